@@ -1,0 +1,90 @@
+package dlq_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dlqkit/dlq"
+)
+
+// newRedis starts an in-process Redis for the examples; a real program
+// passes its own *redis.Client.
+func newRedis() (*redis.Client, func()) {
+	m, err := miniredis.Run()
+	if err != nil {
+		log.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	return rdb, func() { _ = rdb.Close(); m.Close() }
+}
+
+// A scrape worker records a failure and carries on.
+func Example() {
+	rdb, stop := newRedis()
+	defer stop()
+	q := dlq.New(rdb)
+	ctx := context.Background()
+
+	sourceID := uuid.MustParse("0c3f2a4e-8d0b-4c55-9a57-2f1f3c1b8e01")
+	if err := scrape(ctx, sourceID); err != nil {
+		if _, perr := q.PushScrapeFailure(ctx, sourceID, err, dlq.WithJobID(uuid.New())); perr != nil {
+			log.Printf("recording failure: %v", perr)
+		}
+	}
+
+	st, _ := q.Stats(ctx)
+	fmt.Printf("scrape: %d, extraction: %d\n", st.Scrape, st.Extraction)
+	// Output: scrape: 1, extraction: 0
+}
+
+func scrape(context.Context, uuid.UUID) error {
+	return errors.New("GET https://shop.example/p/42: 503 Service Unavailable")
+}
+
+// An operator lists the newest failures and pops one to retry it.
+func ExampleService_Pop() {
+	rdb, stop := newRedis()
+	defer stop()
+	q := dlq.New(rdb)
+	ctx := context.Background()
+	for _, msg := range []string{"dns: no such host", "tls: certificate expired"} {
+		if _, err := q.PushScrapeFailure(ctx, uuid.New(), errors.New(msg)); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	items, err := q.ListScrape(ctx, 10) // newest first
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, it := range items {
+		fmt.Println(it.Kind, it.Error, it.RetryCount)
+	}
+
+	it, err := q.PopScrapeItem(ctx, items[1].ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("retrying", it.SourceID == items[1].SourceID)
+
+	_, err = q.PopScrapeItem(ctx, items[1].ID)
+	fmt.Println(errors.Is(err, dlq.ErrNotFound))
+	// Output:
+	// scrape tls: certificate expired 0
+	// scrape dns: no such host 0
+	// retrying true
+	// true
+}
+
+// Kinds beyond the two seed kinds live under their own key.
+func ExampleKind() {
+	render := dlq.Kind("render")
+	fmt.Println(dlq.Scrape.Key(), dlq.Extraction.Key(), render.Key())
+	// Output: scrape:dlq extraction:dlq render:dlq
+}

@@ -1,0 +1,90 @@
+// Package dlqtest runs the project's tests against every Redis backend at
+// hand: an in-process miniredis always, and a real redis-server when
+// DLQ_TEST_REDIS_ADDR is set (host:port).
+//
+// Tests on a real server use a database of their package's own (so packages
+// tested in parallel do not meet) and delete exactly the keys they may have
+// written, before and after each test; nothing is flushed.
+package dlqtest
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// AddrEnv names the environment variable with a real Redis address.
+const AddrEnv = "DLQ_TEST_REDIS_ADDR"
+
+// Backend is one Redis a test runs against.
+type Backend struct {
+	Name   string
+	Client *redis.Client
+	// Mini is the in-process server, or nil for a real Redis. Tests that
+	// need to fast-forward time or simulate an outage use it.
+	Mini *miniredis.Miniredis
+}
+
+// Real reports whether the backend is a real redis-server.
+func (b *Backend) Real() bool { return b.Mini == nil }
+
+// ForEach runs fn as a subtest once per backend: "miniredis", and "redis"
+// when DLQ_TEST_REDIS_ADDR is set. db is the database the package uses on a
+// real server; kinds are the DLQ kinds (e.g. "scrape") whose keys the test
+// may write, deleted before and after it.
+func ForEach(t *testing.T, db int, kinds []string, fn func(t *testing.T, b *Backend)) {
+	t.Helper()
+	t.Run("miniredis", func(t *testing.T) {
+		m := miniredis.RunT(t)
+		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		t.Cleanup(func() { _ = c.Close() })
+		fn(t, &Backend{Name: "miniredis", Client: c, Mini: m})
+	})
+	addr := os.Getenv(AddrEnv)
+	if addr == "" {
+		return
+	}
+	t.Run("redis", func(t *testing.T) {
+		c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
+		t.Cleanup(func() { _ = c.Close() })
+		ctx := context.Background()
+		if err := c.Ping(ctx).Err(); err != nil {
+			t.Fatalf("%s=%s: %v", AddrEnv, addr, err)
+		}
+		clean := func() {
+			if err := c.Del(ctx, Keys(kinds...)...).Err(); err != nil {
+				t.Errorf("cleaning test keys: %v", err)
+			}
+		}
+		clean()
+		t.Cleanup(clean)
+		fn(t, &Backend{Name: "redis", Client: c})
+	})
+}
+
+// Keys lists every key the library may write for the given kinds.
+func Keys(kinds ...string) []string {
+	var ks []string
+	for _, k := range kinds {
+		list := k + ":dlq"
+		ks = append(ks, list)
+		for _, h := range []string{"index", "seq", "evicted", "inflight"} {
+			ks = append(ks, "{"+list+"}:"+h)
+		}
+	}
+	return ks
+}
+
+// UniqueKind returns a kind name unique to the test, safe as a Redis key.
+func UniqueKind(t *testing.T) string {
+	r := strings.NewReplacer("/", "-", " ", "_", "{", "", "}", "")
+	name := r.Replace(t.Name())
+	if len(name) > 60 {
+		name = name[len(name)-60:]
+	}
+	return name
+}

@@ -1,0 +1,37 @@
+-- pop.lua: remove the entry with the given id, found through the index.
+--
+-- KEYS[1]  the DLQ list ("scrape:dlq")
+-- KEYS[2]  the index hash ("{scrape:dlq}:index"): id -> "<seq>:<entry>"
+-- KEYS[3]  the push counter ("{scrape:dlq}:seq")
+-- ARGV[1]  the id
+--
+-- Returns the removed entry, or false when the id is not indexed or its
+-- index entry was stale (the entry had been removed by another program; the
+-- stale index entry is deleted). On false the caller scans the list.
+
+local v = redis.call('HGET', KEYS[2], ARGV[1])
+if not v then
+  return false
+end
+redis.call('HDEL', KEYS[2], ARGV[1])
+
+local sep = string.find(v, ':', 1, true)
+if not sep then
+  return false
+end
+local seq = tonumber(string.sub(v, 1, sep - 1)) or 0
+local entry = string.sub(v, sep + 1)
+
+-- Pushes since this one is about how far the entry is from the head; scan
+-- from whichever end is nearer.
+local newer = (tonumber(redis.call('GET', KEYS[3])) or seq) - seq
+local len = redis.call('LLEN', KEYS[1])
+local count = 1
+if newer * 2 > len then
+  count = -1
+end
+
+if redis.call('LREM', KEYS[1], count, entry) == 0 then
+  return false
+end
+return entry
