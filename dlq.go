@@ -63,10 +63,11 @@ func (k Kind) Key() string { return string(k) + ":dlq" }
 // maxKindLen bounds the length of a kind name.
 const maxKindLen = 64
 
-// validate reports whether k can name a Redis key of its own that shares a
-// hash slot with its helper keys: non-empty, short, printable, and free of
-// the braces that Redis Cluster reads as a hash tag.
-func (k Kind) validate() error {
+// Validate returns an error wrapping [ErrInvalidKind] unless k can name a
+// list of its own whose helper keys share its Redis Cluster slot: k must be
+// non-empty, at most 64 bytes of printable UTF-8, without whitespace or the
+// braces Redis Cluster reads as a hash tag.
+func (k Kind) Validate() error {
 	if k == "" || len(k) > maxKindLen || !utf8.ValidString(string(k)) ||
 		strings.ContainsAny(string(k), "{} \t\r\n") {
 		return errorf(ErrInvalidKind, "%q", string(k))

@@ -63,7 +63,7 @@ func (s *Service) check(k Kind) error {
 	if s == nil || s.rdb == nil {
 		return errNoRedis
 	}
-	return k.validate()
+	return k.Validate()
 }
 
 // PushScrapeFailure records that scraping sourceID failed with cause.

@@ -1,0 +1,255 @@
+// Package httpapi serves a [dlq.Service] over HTTP as JSON, for operators
+// and dashboards. [New] returns one http.Handler that the host mounts where
+// it likes:
+//
+//	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", httpapi.New(svc)))
+//
+// gives these routes, relative to the mount:
+//
+//	GET  /dlq/stats                  {"scrape": N, "extraction": M}
+//	GET  /dlq/{kind}?limit=N         JSON array of items, newest first (limit 1..1000, default 100)
+//	POST /dlq/{kind}/{id}/retry      the retried item; 404 when there is none
+//
+// where kind is "scrape" or "extraction" (more with [WithKinds]). Errors
+// are JSON {"detail": "..."}: 400 for a bad limit or id, 404 for an unknown
+// kind, id or path, 405 (with Allow) for a wrong method, 500 for a Redis
+// failure (the cause is logged, not sent).
+//
+// The handler does no authentication: wrap it in the host's own middleware
+// (see the package examples).
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/dlqkit/dlq"
+)
+
+// Option configures the handler built by [New].
+type Option func(*handler)
+
+// WithLogger sets the logger for failed requests. The default is
+// [slog.Default].
+func WithLogger(l *slog.Logger) Option {
+	return func(h *handler) {
+		if l != nil {
+			h.log = l
+		}
+	}
+}
+
+// WithPrefix serves the routes under prefix ("/api/v1" serves
+// "/api/v1/dlq/stats"), for hosts that mount the handler without
+// [http.StripPrefix]. A trailing slash is ignored.
+func WithPrefix(prefix string) Option {
+	return func(h *handler) { h.prefix = strings.TrimRight(prefix, "/") }
+}
+
+// WithKinds serves these kinds in addition to dlq.Scrape and
+// dlq.Extraction. Invalid kinds are ignored.
+func WithKinds(kinds ...dlq.Kind) Option {
+	return func(h *handler) {
+		for _, k := range kinds {
+			if k.Validate() == nil {
+				h.kinds[k] = true
+			}
+		}
+	}
+}
+
+type handler struct {
+	svc    *dlq.Service
+	log    *slog.Logger
+	prefix string
+	kinds  map[dlq.Kind]bool
+	mux    *http.ServeMux
+}
+
+// New returns a handler serving svc. See the package documentation for the
+// routes.
+func New(svc *dlq.Service, opts ...Option) http.Handler {
+	h := &handler{
+		svc:   svc,
+		kinds: map[dlq.Kind]bool{dlq.Scrape: true, dlq.Extraction: true},
+		mux:   http.NewServeMux(),
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(h)
+		}
+	}
+	p := h.prefix
+	h.mux.HandleFunc("GET "+p+"/dlq/stats", h.stats)
+	h.mux.HandleFunc("GET "+p+"/dlq/{kind}", h.list)
+	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/{id}/retry", h.retry)
+	return h
+}
+
+// Register mounts the handler on mux under prefix ("/api/v1"), so that
+// "/api/v1/dlq/stats" and the other routes are served.
+func Register(mux *http.ServeMux, prefix string, svc *dlq.Service, opts ...Option) {
+	prefix = strings.TrimRight(prefix, "/")
+	mux.Handle(prefix+"/dlq/", New(svc, append(opts, WithPrefix(prefix))...))
+}
+
+func (h *handler) logger() *slog.Logger {
+	if h.log != nil {
+		return h.log
+	}
+	return slog.Default()
+}
+
+// ServeHTTP routes the request, answering unknown paths and wrong methods
+// with JSON errors rather than the mux's plain text.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := h.mux.Handler(r); pattern != "" {
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	// No route: learn whether the mux would say 404 or 405 (and Allow).
+	rec := &statusRecorder{header: http.Header{}}
+	h.mux.ServeHTTP(rec, r)
+	if rec.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; allowed: %s", r.Method, rec.header.Get("Allow")))
+		return
+	}
+	writeError(w, http.StatusNotFound, "not found")
+}
+
+// statusRecorder keeps the status and headers of an answer and drops its
+// body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header         { return s.header }
+func (s *statusRecorder) Write(p []byte) (int, error) { return len(p), nil }
+func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
+
+func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
+	st, err := h.svc.Stats(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	kind, ok := h.kind(w, r)
+	if !ok {
+		return
+	}
+	limit, err := parseLimit(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	items, err := h.svc.List(r.Context(), kind, limit)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if items == nil {
+		items = []dlq.Item{}
+	}
+	writeJSON(w, http.StatusOK, items)
+}
+
+func (h *handler) retry(w http.ResponseWriter, r *http.Request) {
+	kind, ok := h.kind(w, r)
+	if !ok {
+		return
+	}
+	it, err := h.svc.Pop(r.Context(), kind, r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, it)
+}
+
+// kind returns the path's kind, or answers 404 for one not served.
+func (h *handler) kind(w http.ResponseWriter, r *http.Request) (dlq.Kind, bool) {
+	k := dlq.Kind(r.PathValue("kind"))
+	if !h.kinds[k] {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown DLQ kind %q", string(k)))
+		return "", false
+	}
+	return k, true
+}
+
+// The limit query parameter: absent means DefaultLimit; otherwise an
+// integer from 1 to MaxLimit.
+const (
+	DefaultLimit = dlq.DefaultLimit
+	MaxLimit     = dlq.MaxLimit
+)
+
+func parseLimit(q map[string][]string) (int, error) {
+	vs, ok := q["limit"]
+	if !ok {
+		return DefaultLimit, nil
+	}
+	bad := fmt.Errorf("limit must be an integer from 1 to %d", MaxLimit)
+	if len(vs) != 1 {
+		return 0, bad
+	}
+	n, err := strconv.Atoi(vs[0])
+	if err != nil || n < 1 || n > MaxLimit {
+		return 0, bad
+	}
+	return n, nil
+}
+
+// fail answers a service error: 404 and 400 for the caller's mistakes, 500
+// with a logged cause for everything else.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, dlq.ErrNotFound):
+		writeError(w, http.StatusNotFound, "item not found")
+	case errors.Is(err, dlq.ErrInvalidID):
+		writeError(w, http.StatusBadRequest, "invalid id")
+	case errors.Is(err, dlq.ErrInvalidLimit):
+		writeError(w, http.StatusBadRequest, "invalid limit")
+	case r.Context().Err() != nil:
+		// The client hung up; nobody reads the answer.
+		h.logger().InfoContext(r.Context(), "dlq/httpapi: request cancelled", "method", r.Method, "path", r.URL.Path, "error", err)
+		writeError(w, http.StatusServiceUnavailable, "request cancelled")
+	default:
+		h.logger().ErrorContext(r.Context(), "dlq/httpapi: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+type errorBody struct {
+	Detail string `json:"detail"`
+}
+
+func writeError(w http.ResponseWriter, status int, detail string) {
+	writeJSON(w, status, errorBody{Detail: detail})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		// Only values of our own types are encoded; this is a bug.
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"detail":"internal error"}` + "\n")
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}

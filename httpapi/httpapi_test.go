@@ -1,0 +1,331 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dlqkit/dlq"
+	"github.com/dlqkit/dlq/httpapi"
+	"github.com/dlqkit/dlq/internal/dlqtest"
+)
+
+// testDB is this package's database on a real Redis.
+const testDB = 10
+
+type env struct {
+	*dlqtest.Backend
+	svc  *dlq.Service
+	logs *syncBuffer
+}
+
+func run(t *testing.T, fn func(t *testing.T, e *env)) {
+	t.Helper()
+	dlqtest.ForEach(t, testDB, []string{"scrape", "extraction", "render"}, func(t *testing.T, b *dlqtest.Backend) {
+		fn(t, &env{Backend: b, svc: dlq.New(b.Client), logs: &syncBuffer{}})
+	})
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// mounts are the ways a host mounts the handler; each is tested with every
+// route.
+func mounts(e *env) map[string]struct {
+	h      http.Handler
+	prefix string
+} {
+	logger := slog.New(slog.NewTextHandler(e.logs, nil))
+	std := http.NewServeMux()
+	std.Handle("/api/v1/", http.StripPrefix("/api/v1", httpapi.New(e.svc, httpapi.WithLogger(logger))))
+	reg := http.NewServeMux()
+	httpapi.Register(reg, "/ops/queues/", e.svc, httpapi.WithLogger(logger))
+	return map[string]struct {
+		h      http.Handler
+		prefix string
+	}{
+		"StripPrefix /api/v1":  {std, "/api/v1"},
+		"WithPrefix /admin":    {httpapi.New(e.svc, httpapi.WithPrefix("/admin"), httpapi.WithLogger(logger)), "/admin"},
+		"Register /ops/queues": {reg, "/ops/queues"},
+		"root":                 {httpapi.New(e.svc, httpapi.WithLogger(logger)), ""},
+	}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func do(t *testing.T, h http.Handler, method, target string) response {
+	t.Helper()
+	return doCtx(t, context.Background(), h, method, target)
+}
+
+func doCtx(t *testing.T, ctx context.Context, h http.Handler, method, target string) response {
+	t.Helper()
+	req := httptest.NewRequestWithContext(ctx, method, target, nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	res := rec.Result()
+	body, _ := io.ReadAll(res.Body)
+	if ct := res.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+		t.Errorf("%s %s: Content-Type %q", method, target, ct)
+	}
+	if !json.Valid(body) {
+		t.Errorf("%s %s: body is not JSON: %s", method, target, body)
+	}
+	return response{res.StatusCode, res.Header, body}
+}
+
+func (r response) detail(t *testing.T) string {
+	t.Helper()
+	var e map[string]string
+	if err := json.Unmarshal(r.body, &e); err != nil || len(e) != 1 || e["detail"] == "" {
+		t.Fatalf("error body %s is not {\"detail\": ...}", r.body)
+	}
+	return e["detail"]
+}
+
+func pushN(t *testing.T, svc *dlq.Service, k dlq.Kind, n int) []dlq.Item {
+	t.Helper()
+	var out []dlq.Item
+	for i := range n {
+		it, err := svc.Push(context.Background(), k, uuid.New(), fmt.Errorf("GET https://a.example/p/%d: 503", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+func TestRoutes(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		for name, m := range mounts(e) {
+			t.Run(name, func(t *testing.T) {
+				if err := e.Client.Del(context.Background(), dlqtest.Keys("scrape", "extraction")...).Err(); err != nil {
+					t.Fatal(err)
+				}
+				p := m.prefix
+				// Empty DLQ: zero counts and [] (never null).
+				if r := do(t, m.h, "GET", p+"/dlq/stats"); r.status != 200 || string(r.body) != `{"scrape":0,"extraction":0}`+"\n" {
+					t.Fatalf("stats of an empty DLQ: %d %s", r.status, r.body)
+				}
+				for _, k := range []string{"scrape", "extraction"} {
+					if r := do(t, m.h, "GET", p+"/dlq/"+k); r.status != 200 || string(r.body) != "[]\n" {
+						t.Fatalf("list of empty %s: %d %s", k, r.status, r.body)
+					}
+				}
+
+				scrape := pushN(t, e.svc, dlq.Scrape, 3)
+				ext := pushN(t, e.svc, dlq.Extraction, 1)
+
+				r := do(t, m.h, "GET", p+"/dlq/stats")
+				var st map[string]int64
+				if err := json.Unmarshal(r.body, &st); err != nil || r.status != 200 || len(st) != 2 || st["scrape"] != 3 || st["extraction"] != 1 {
+					t.Fatalf("stats: %d %s", r.status, r.body)
+				}
+
+				r = do(t, m.h, "GET", p+"/dlq/scrape?limit=2")
+				items := decodeItems(t, r)
+				if r.status != 200 || len(items) != 2 || items[0]["id"] != scrape[2].ID || items[1]["id"] != scrape[1].ID {
+					t.Fatalf("list limit=2: %d %s", r.status, r.body)
+				}
+				if r := do(t, m.h, "GET", p+"/dlq/extraction"); len(decodeItems(t, r)) != 1 {
+					t.Fatalf("list extraction: %s", r.body)
+				}
+
+				r = do(t, m.h, "POST", p+"/dlq/scrape/"+scrape[1].ID+"/retry")
+				var got dlq.Item
+				if err := json.Unmarshal(r.body, &got); err != nil || r.status != 200 || got.ID != scrape[1].ID || got.Error != scrape[1].Error || !got.FailedAt.Equal(scrape[1].FailedAt) {
+					t.Fatalf("retry: %d %s", r.status, r.body)
+				}
+				if r := do(t, m.h, "POST", p+"/dlq/scrape/"+scrape[1].ID+"/retry"); r.status != 404 || r.detail(t) != "item not found" {
+					t.Fatalf("second retry: %d %s", r.status, r.body)
+				}
+				if r := do(t, m.h, "POST", p+"/dlq/scrape/"+ext[0].ID+"/retry"); r.status != 404 {
+					t.Fatalf("retry of an extraction id as scrape: %d %s", r.status, r.body)
+				}
+				if r := do(t, m.h, "POST", p+"/dlq/extraction/"+ext[0].ID+"/retry"); r.status != 200 {
+					t.Fatalf("retry extraction: %d %s", r.status, r.body)
+				}
+				if r := do(t, m.h, "GET", p+"/dlq/scrape?limit=1000"); len(decodeItems(t, r)) != 2 {
+					t.Fatalf("after retry: %s", r.body)
+				}
+			})
+		}
+	})
+}
+
+// decodeItems decodes a list answer and checks each item has exactly the
+// seven wire keys.
+func decodeItems(t *testing.T, r response) []map[string]any {
+	t.Helper()
+	var items []map[string]any
+	if err := json.Unmarshal(r.body, &items); err != nil {
+		t.Fatalf("list body %s: %v", r.body, err)
+	}
+	want := "dlq_type error failed_at id job_id retry_count source_id"
+	for _, it := range items {
+		var keys []string
+		for k := range it {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if got := strings.Join(keys, " "); got != want {
+			t.Errorf("item keys %q, want %q", got, want)
+		}
+	}
+	return items
+}
+
+func TestDefaultLimit(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		pipe := e.Client.Pipeline()
+		for i := range dlq.DefaultLimit + 5 {
+			pipe.LPush(ctx, dlq.ScrapeKey, fmt.Sprintf(`{"id": "py-%d", "failed_at": "2026-11-26T21:43:52Z", "dlq_type": "scrape"}`, i))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		h := httpapi.New(e.svc)
+		items := decodeItems(t, do(t, h, "GET", "/dlq/scrape"))
+		if len(items) != dlq.DefaultLimit || items[0]["id"] != fmt.Sprintf("py-%d", dlq.DefaultLimit+4) {
+			t.Fatalf("default limit gave %d items starting at %v", len(items), items[0]["id"])
+		}
+	})
+}
+
+func TestBadRequests(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		pushN(t, e.svc, dlq.Scrape, 1)
+		h := httpapi.New(e.svc)
+		cases := []struct {
+			method, target string
+			status         int
+			allow          string
+		}{
+			{"GET", "/dlq/scrape?limit=abc", 400, ""},
+			{"GET", "/dlq/scrape?limit=0", 400, ""},
+			{"GET", "/dlq/scrape?limit=-1", 400, ""},
+			{"GET", "/dlq/scrape?limit=100000", 400, ""},
+			{"GET", "/dlq/scrape?limit=1.5", 400, ""},
+			{"GET", "/dlq/scrape?limit=", 400, ""},
+			{"GET", "/dlq/scrape?limit=1&limit=2", 400, ""},
+			{"GET", "/dlq/scrape?limit=99999999999999999999999", 400, ""},
+			{"GET", "/dlq/render", 404, ""},
+			{"POST", "/dlq/render/x/retry", 404, ""},
+			{"POST", "/dlq/scrape/" + strings.Repeat("x", dlq.MaxIDLen+1) + "/retry", 400, ""},
+			{"POST", "/dlq/scrape/a%2Fb/retry", 404, ""},
+			{"GET", "/nope", 404, ""},
+			{"GET", "/dlq/scrape/x/y", 404, ""},
+			{"POST", "/dlq/stats", 405, "GET, HEAD"},
+			{"DELETE", "/dlq/scrape", 405, "GET, HEAD"},
+			{"GET", "/dlq/scrape/x/retry", 405, "POST"},
+		}
+		for _, c := range cases {
+			r := do(t, h, c.method, c.target)
+			if r.status != c.status {
+				t.Errorf("%s %s: %d %s, want %d", c.method, c.target, r.status, r.body, c.status)
+				continue
+			}
+			d := r.detail(t)
+			if c.status == 400 && strings.Contains(c.target, "limit") && d != "limit must be an integer from 1 to 1000" {
+				t.Errorf("%s %s: detail %q", c.method, c.target, d)
+			}
+			if got := r.header.Get("Allow"); got != c.allow {
+				t.Errorf("%s %s: Allow %q, want %q", c.method, c.target, got, c.allow)
+			}
+		}
+		if n, _ := e.Client.LLen(context.Background(), dlq.ScrapeKey).Result(); n != 1 {
+			t.Errorf("bad requests changed the DLQ: %d entries, want 1", n)
+		}
+	})
+}
+
+func TestExtraKind(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		render := pushN(t, e.svc, "render", 1)
+		h := httpapi.New(e.svc, httpapi.WithKinds("render", "bad{kind}"))
+		if items := decodeItems(t, do(t, h, "GET", "/dlq/render")); len(items) != 1 || items[0]["dlq_type"] != "render" {
+			t.Fatalf("render list: %v", items)
+		}
+		if r := do(t, h, "POST", "/dlq/render/"+render[0].ID+"/retry"); r.status != 200 {
+			t.Fatalf("render retry: %d %s", r.status, r.body)
+		}
+	})
+}
+
+func TestRedisDown(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		addr := "127.0.0.1:1"
+		if !e.Real() {
+			addr = e.Mini.Addr()
+			e.Mini.Close()
+		}
+		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
+		t.Cleanup(func() { _ = c.Close() })
+		logs := &syncBuffer{}
+		h := httpapi.New(dlq.New(c), httpapi.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+		for _, rt := range [][2]string{{"GET", "/dlq/stats"}, {"GET", "/dlq/scrape"}, {"POST", "/dlq/scrape/" + uuid.NewString() + "/retry"}} {
+			r := do(t, h, rt[0], rt[1])
+			if r.status != 500 || r.detail(t) != "internal error" {
+				t.Errorf("%s %s with Redis down: %d %s", rt[0], rt[1], r.status, r.body)
+			}
+			if strings.Contains(string(r.body), "127.0.0.1") || strings.Contains(string(r.body), "dial") {
+				t.Errorf("body leaks internals: %s", r.body)
+			}
+		}
+		if n := strings.Count(logs.String(), "request failed"); n != 3 || !strings.Contains(logs.String(), addr) {
+			t.Errorf("want 3 logged failures naming the cause:\n%s", logs)
+		}
+	})
+}
+
+func TestClientHangUpCancelsRedisCall(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		h := httpapi.New(e.svc, httpapi.WithLogger(slog.New(slog.NewTextHandler(e.logs, nil))))
+		id := pushN(t, e.svc, dlq.Scrape, 1)[0].ID
+		r := doCtx(t, ctx, h, "POST", "/dlq/scrape/"+id+"/retry")
+		if r.status != http.StatusServiceUnavailable || !strings.Contains(e.logs.String(), "context canceled") {
+			t.Fatalf("cancelled request: %d %s, logs:\n%s", r.status, r.body, e.logs)
+		}
+		if n, _ := e.Client.LLen(context.Background(), dlq.ScrapeKey).Result(); n != 1 {
+			t.Fatal("a cancelled retry popped the entry")
+		}
+		if _, err := e.svc.Pop(context.Background(), dlq.Scrape, id); errors.Is(err, dlq.ErrNotFound) {
+			t.Fatal("entry lost")
+		}
+	})
+}
