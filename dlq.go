@@ -121,12 +121,13 @@ var (
 	ErrMalformed = errors.New("dlq: malformed entry")
 )
 
-// Redis is the part of a go-redis client the service uses: scripts and two
-// list reads. *redis.Client, *redis.ClusterClient, *redis.Ring and
+// Redis is the part of a go-redis client the service uses: scripts, two
+// list reads, and HSCAN for the janitor's index check. *redis.Client, *redis.ClusterClient, *redis.Ring and
 // redis.UniversalClient all satisfy it; so does a wrapper that embeds one of
 // them, which is how tests inject faults.
 type Redis interface {
 	redis.Scripter
 	LLen(ctx context.Context, key string) *redis.IntCmd
 	LRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
+	HScan(ctx context.Context, key string, cursor uint64, match string, count int64) *redis.ScanCmd
 }

@@ -6,19 +6,37 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Each script lives in lua/ with a header naming its KEYS and ARGV. Every
-// key a script touches is one kind's list or a helper key tagged with it, so
-// each call stays in one Redis Cluster slot.
+// Each script lives in lua/ with a header naming its KEYS and ARGV, and is
+// sent with lua/lib.lua, the helpers they share, in front. Every key a
+// script touches is one kind's list or a helper key tagged with it, so each
+// call stays in one Redis Cluster slot.
 var (
+	//go:embed lua/lib.lua
+	libLua string
+
 	//go:embed lua/push.lua
 	pushLua    string
-	pushScript = redis.NewScript(pushLua)
+	pushScript = newScript(pushLua)
 
 	//go:embed lua/pop.lua
 	popLua    string
-	popScript = redis.NewScript(popLua)
+	popScript = newScript(popLua)
 
 	//go:embed lua/remove.lua
 	removeLua    string
-	removeScript = redis.NewScript(removeLua)
+	removeScript = newScript(removeLua)
+
+	//go:embed lua/trim.lua
+	trimLua    string
+	trimScript = newScript(trimLua)
+
+	//go:embed lua/unindex.lua
+	unindexLua    string
+	unindexScript = newScript(unindexLua)
+
+	//go:embed lua/info.lua
+	infoLua    string
+	infoScript = newScript(infoLua)
 )
+
+func newScript(src string) *redis.Script { return redis.NewScript(libLua + src) }

@@ -30,17 +30,21 @@ const maxEvictPerPush = 64
 // Service records failures in Redis and hands them back to operators. It
 // is safe for concurrent use; build it with [New].
 type Service struct {
-	rdb      Redis
-	log      *slog.Logger
-	maxItems int
-	now      func() time.Time
+	rdb          Redis
+	log          *slog.Logger
+	maxItems     int
+	maxAge       time.Duration
+	janitorEvery time.Duration
+	now          func() time.Time // the clock; tests replace it
+	seen         kindSet          // kinds pushed to, for the janitor
+	swept        func()           // called after each janitor round; for tests
 }
 
 // New returns a Service storing failures through rdb, which is typically a
 // *redis.Client or *redis.ClusterClient. By default each kind is capped at
 // [DefaultMaxItems] entries and logs go to [slog.Default].
 func New(rdb Redis, opts ...Option) *Service {
-	s := &Service{rdb: rdb, maxItems: DefaultMaxItems, now: time.Now}
+	s := &Service{rdb: rdb, maxItems: DefaultMaxItems, janitorEvery: DefaultJanitorInterval, now: time.Now}
 	for _, o := range opts {
 		if o != nil {
 			o(s)
@@ -121,6 +125,7 @@ func (s *Service) Push(ctx context.Context, kind Kind, sourceID uuid.UUID, cause
 	if err != nil {
 		return Item{}, opError("push", kind, err)
 	}
+	s.seen.add(kind)
 	if evicted > 0 {
 		s.logger().WarnContext(ctx, "dlq: evicted the oldest entries over the size cap",
 			"kind", string(kind), "evicted", evicted, "max_items", s.maxItems)
@@ -288,30 +293,55 @@ func (s *Service) removeByScan(ctx context.Context, ks keys, kind Kind, id strin
 	// A plain id appears verbatim in the entry's JSON; others may be
 	// escaped there, so every entry is decoded.
 	plain := isPlainASCII(id)
+	var found Item
+	var removeErr error
+	err := s.eachFromTail(ctx, ks.list, func(raw string) bool {
+		if plain && !strings.Contains(raw, id) {
+			return true
+		}
+		it, err := decodeItem(raw)
+		if err != nil || it.ID != id {
+			return true
+		}
+		n, err := removeScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, -1, 0, raw).Int64()
+		switch {
+		case err != nil:
+			removeErr = err
+			return false
+		case n == 1:
+			found = it
+			return false
+		}
+		return true // someone else removed it first; look for another copy
+	})
+	switch {
+	case removeErr != nil:
+		return Item{}, opError("pop", kind, removeErr)
+	case err != nil:
+		return Item{}, opError("pop", kind, err)
+	case found.ID == "":
+		return Item{}, errorf(ErrNotFound, "%s id %q", kind, id)
+	}
+	return found, nil
+}
+
+// eachFromTail calls fn with the entries of a list from the oldest to the
+// newest, read in pages outside any script, until fn returns false. Pages
+// overlap a little, so that a few removals nearer the tail while it runs do
+// not make it skip entries; fn may see an entry twice.
+func (s *Service) eachFromTail(ctx context.Context, key string, fn func(raw string) bool) error {
 	for off := int64(0); ; off += scanPage - scanOverlap {
-		raws, err := s.rdb.LRange(ctx, ks.list, -(off + scanPage), -(off + 1)).Result()
+		raws, err := s.rdb.LRange(ctx, key, -(off + scanPage), -(off + 1)).Result()
 		if err != nil {
-			return Item{}, opError("pop", kind, err)
+			return err
 		}
 		for i := len(raws) - 1; i >= 0; i-- {
-			raw := raws[i]
-			if plain && !strings.Contains(raw, id) {
-				continue
-			}
-			it, err := decodeItem(raw)
-			if err != nil || it.ID != id {
-				continue
-			}
-			n, err := removeScript.Run(ctx, s.rdb, []string{ks.list, ks.index}, id, raw, -1).Int64()
-			if err != nil {
-				return Item{}, opError("pop", kind, err)
-			}
-			if n == 1 {
-				return it, nil
+			if !fn(raws[i]) {
+				return nil
 			}
 		}
 		if len(raws) < scanPage {
-			return Item{}, errorf(ErrNotFound, "%s id %q", kind, id)
+			return nil
 		}
 	}
 }

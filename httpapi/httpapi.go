@@ -9,6 +9,7 @@
 //	GET  /dlq/stats                  {"scrape": N, "extraction": M}
 //	GET  /dlq/{kind}?limit=N         JSON array of items, newest first (limit 1..1000, default 100)
 //	POST /dlq/{kind}/{id}/retry      the retried item; 404 when there is none
+//	GET  /dlq/{kind}/info            counters and limits of a kind (see dlq.Info)
 //
 // where kind is "scrape" or "extraction" (more with [WithKinds]). Errors
 // are JSON {"detail": "..."}: 400 for a bad limit or id, 404 for an unknown
@@ -89,6 +90,7 @@ func New(svc *dlq.Service, opts ...Option) http.Handler {
 	h.mux.HandleFunc("GET "+p+"/dlq/stats", h.stats)
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}", h.list)
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/{id}/retry", h.retry)
+	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/info", h.info)
 	return h
 }
 
@@ -176,6 +178,19 @@ func (h *handler) retry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, it)
+}
+
+func (h *handler) info(w http.ResponseWriter, r *http.Request) {
+	kind, ok := h.kind(w, r)
+	if !ok {
+		return
+	}
+	info, err := h.svc.Info(r.Context(), kind)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
 }
 
 // kind returns the path's kind, or answers 404 for one not served.

@@ -207,6 +207,29 @@ func decodeItems(t *testing.T, r response) []map[string]any {
 	return items
 }
 
+func TestInfo(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		svc := dlq.New(e.Client, dlq.WithMaxItems(2))
+		pushN(t, svc, dlq.Scrape, 5)
+		h := httpapi.New(svc)
+		r := do(t, h, "GET", "/dlq/scrape/info")
+		var info dlq.Info
+		if err := json.Unmarshal(r.body, &info); err != nil || r.status != 200 {
+			t.Fatalf("info: %d %s", r.status, r.body)
+		}
+		if info != (dlq.Info{Kind: dlq.Scrape, Length: 2, Evicted: 3, Indexed: 2, MaxItems: 2}) {
+			t.Fatalf("info = %+v", info)
+		}
+		// The seed's stats answer keeps exactly its two keys.
+		if r := do(t, h, "GET", "/dlq/stats"); string(r.body) != `{"scrape":2,"extraction":0}`+"\n" {
+			t.Fatalf("stats: %s", r.body)
+		}
+		if r := do(t, h, "GET", "/dlq/nope/info"); r.status != 404 {
+			t.Fatalf("info of an unknown kind: %d", r.status)
+		}
+	})
+}
+
 func TestDefaultLimit(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
@@ -296,7 +319,7 @@ func TestRedisDown(t *testing.T) {
 		t.Cleanup(func() { _ = c.Close() })
 		logs := &syncBuffer{}
 		h := httpapi.New(dlq.New(c), httpapi.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-		for _, rt := range [][2]string{{"GET", "/dlq/stats"}, {"GET", "/dlq/scrape"}, {"POST", "/dlq/scrape/" + uuid.NewString() + "/retry"}} {
+		for _, rt := range [][2]string{{"GET", "/dlq/stats"}, {"GET", "/dlq/scrape"}, {"GET", "/dlq/scrape/info"}, {"POST", "/dlq/scrape/" + uuid.NewString() + "/retry"}} {
 			r := do(t, h, rt[0], rt[1])
 			if r.status != 500 || r.detail(t) != "internal error" {
 				t.Errorf("%s %s with Redis down: %d %s", rt[0], rt[1], r.status, r.body)
@@ -305,8 +328,8 @@ func TestRedisDown(t *testing.T) {
 				t.Errorf("body leaks internals: %s", r.body)
 			}
 		}
-		if n := strings.Count(logs.String(), "request failed"); n != 3 || !strings.Contains(logs.String(), addr) {
-			t.Errorf("want 3 logged failures naming the cause:\n%s", logs)
+		if n := strings.Count(logs.String(), "request failed"); n != 4 || !strings.Contains(logs.String(), addr) {
+			t.Errorf("want 4 logged failures naming the cause:\n%s", logs)
 		}
 	})
 }

@@ -14,20 +14,17 @@ if not v then
   return false
 end
 redis.call('HDEL', KEYS[2], ARGV[1])
-
-local sep = string.find(v, ':', 1, true)
-if not sep then
+local entry = entry_of(v)
+if not entry then
   return false
 end
-local seq = tonumber(string.sub(v, 1, sep - 1)) or 0
-local entry = string.sub(v, sep + 1)
 
--- Pushes since this one is about how far the entry is from the head; scan
--- from whichever end is nearer.
+-- Pushes since this one tell about how far the entry is from the head;
+-- scan from whichever end is nearer.
+local seq = tonumber(string.sub(v, 1, #v - #entry - 1)) or 0
 local newer = (tonumber(redis.call('GET', KEYS[3])) or seq) - seq
-local len = redis.call('LLEN', KEYS[1])
 local count = 1
-if newer * 2 > len then
+if newer * 2 > redis.call('LLEN', KEYS[1]) then
   count = -1
 end
 

@@ -1,23 +1,24 @@
--- remove.lua: remove one exact stored entry, found by the caller's scan, and
--- its index entry if it points at it.
+-- remove.lua: remove exact stored entries the caller read from the list,
+-- and their index entries.
 --
 -- KEYS[1]  the DLQ list ("scrape:dlq")
 -- KEYS[2]  the index hash ("{scrape:dlq}:index"): id -> "<seq>:<entry>"
--- ARGV[1]  the entry's id
--- ARGV[2]  the entry, exactly as stored
--- ARGV[3]  LREM count: 1 scans from the head, -1 from the tail
+-- KEYS[3]  the evicted counter ("{scrape:dlq}:evicted")
+-- ARGV[1]  LREM count: 1 scans from the head, -1 from the tail
+-- ARGV[2]  1 to add the removed entries to the evicted counter, else 0
+-- ARGV[3…] the entries, exactly as stored
 --
--- Returns 1 when the entry was removed, 0 when it was no longer there.
+-- Entries no longer in the list are skipped. Returns how many were removed.
 
-local removed = redis.call('LREM', KEYS[1], tonumber(ARGV[3]), ARGV[2])
-local v = redis.call('HGET', KEYS[2], ARGV[1])
-if v then
-  local sep = string.find(v, ':', 1, true)
-  if sep and string.sub(v, sep + 1) == ARGV[2] then
-    redis.call('HDEL', KEYS[2], ARGV[1])
+local count = tonumber(ARGV[1])
+local removed = 0
+for i = 3, #ARGV do
+  if redis.call('LREM', KEYS[1], count, ARGV[i]) > 0 then
+    unindex(KEYS[2], ARGV[i])
+    removed = removed + 1
   end
 end
-if removed > 0 then
-  return 1
+if ARGV[2] == '1' and removed > 0 then
+  redis.call('INCRBY', KEYS[3], removed)
 end
-return 0
+return removed

@@ -38,7 +38,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer closeRedis()
-	svc := dlq.New(rdb)
+	svc := dlq.New(rdb, dlq.WithMaxAge(24*time.Hour))
 
 	site, err := startSite()
 	if err != nil {
@@ -72,6 +72,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	var wg sync.WaitGroup
+	wg.Go(func() { _ = svc.Run(ctx) }) // the janitor: size and age limits, index repair
 	if cfg.every > 0 {
 		wg.Go(func() { w.loop(ctx, cfg.every) })
 	}

@@ -1,0 +1,288 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultJanitorInterval is how often [Service.Run] sweeps unless
+// [WithJanitorInterval] says otherwise.
+const DefaultJanitorInterval = time.Minute
+
+// WithMaxAge makes the janitor ([Service.Run], [Service.Sweep]) evict
+// entries whose failed_at is older than d, counting them as evicted. d <= 0
+// (the default) keeps entries however old they are. Pushes do not check
+// ages; the janitor does, so that old entries go even when no new failure
+// arrives.
+func WithMaxAge(d time.Duration) Option {
+	return func(s *Service) {
+		if d < 0 {
+			d = 0
+		}
+		s.maxAge = d
+	}
+}
+
+// WithJanitorInterval sets how often [Service.Run] sweeps. Values <= 0
+// mean [DefaultJanitorInterval].
+func WithJanitorInterval(d time.Duration) Option {
+	return func(s *Service) {
+		if d > 0 {
+			s.janitorEvery = d
+		}
+	}
+}
+
+// Info describes one kind's list.
+type Info struct {
+	Kind Kind `json:"kind"`
+	// Length is the number of entries, malformed ones included.
+	Length int64 `json:"length"`
+	// Evicted counts the entries the size cap and the age limit removed,
+	// ever, as recorded in Redis.
+	Evicted int64 `json:"evicted"`
+	// Indexed is the number of entries Pop finds without scanning; the
+	// rest were written by other programs.
+	Indexed int64 `json:"indexed"`
+	// MaxItems and MaxAgeSeconds are this Service's limits; 0 means none.
+	MaxItems      int   `json:"max_items"`
+	MaxAgeSeconds int64 `json:"max_age_seconds"`
+}
+
+// Info returns the counters of a kind.
+func (s *Service) Info(ctx context.Context, kind Kind) (Info, error) {
+	if err := s.check(kind); err != nil {
+		return Info{}, err
+	}
+	c, err := s.counters(ctx, keysOf(kind))
+	if err != nil {
+		return Info{}, opError("info", kind, err)
+	}
+	return Info{
+		Kind: kind, Length: c.length, Evicted: c.evicted, Indexed: c.indexed,
+		MaxItems: s.maxItems, MaxAgeSeconds: int64(s.maxAge / time.Second),
+	}, nil
+}
+
+type counters struct{ length, indexed, evicted, pushes int64 }
+
+func (s *Service) counters(ctx context.Context, ks keys) (counters, error) {
+	v, err := infoScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted, ks.seq}).Int64Slice()
+	if err != nil {
+		return counters{}, err
+	}
+	if len(v) != 4 {
+		return counters{}, errors.New("info script answered " + strconv.Itoa(len(v)) + " values, want 4")
+	}
+	return counters{length: v[0], indexed: v[1], evicted: v[2], pushes: v[3]}, nil
+}
+
+// SweepResult is what one [Service.Sweep] did.
+type SweepResult struct {
+	EvictedByCap int64 // entries over the size cap, removed from the tail
+	EvictedByAge int64 // entries older than the age limit
+	Unindexed    int64 // index entries whose entries other programs had removed
+}
+
+// Batch sizes of a sweep: each script call does a bounded amount of work so
+// that Redis keeps serving others between calls.
+const (
+	trimBatch    = 1000
+	ageBatch     = 100
+	unindexBatch = 100
+	hscanCount   = 500
+)
+
+// Sweep enforces the size cap and the age limit on a kind and removes index
+// entries that point at entries no longer in the list. Every removal is one
+// atomic step that removes only the exact entry it judged; entries changed
+// or removed by others in the meantime are left alone. Evictions are added
+// to the kind's evicted counter and logged once per sweep.
+//
+// [Service.Run] calls Sweep on a timer; hosts with their own scheduler can
+// call it directly.
+func (s *Service) Sweep(ctx context.Context, kind Kind) (SweepResult, error) {
+	var res SweepResult
+	if err := s.check(kind); err != nil {
+		return res, err
+	}
+	ks := keysOf(kind)
+	err := s.sweep(ctx, ks, &res)
+	if res.EvictedByCap+res.EvictedByAge > 0 {
+		s.logger().WarnContext(ctx, "dlq: evicted entries over the limits",
+			"kind", string(kind), "by_cap", res.EvictedByCap, "by_age", res.EvictedByAge,
+			"max_items", s.maxItems, "max_age", s.maxAge)
+	}
+	if err != nil {
+		return res, opError("sweep", kind, err)
+	}
+	return res, nil
+}
+
+func (s *Service) sweep(ctx context.Context, ks keys, res *SweepResult) error {
+	for s.maxItems > 0 {
+		n, err := trimScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, s.maxItems, trimBatch).Int64()
+		if err != nil {
+			return err
+		}
+		res.EvictedByCap += n
+		if n < trimBatch {
+			break
+		}
+	}
+	if s.maxAge > 0 {
+		if err := s.evictOld(ctx, ks, res); err != nil {
+			return err
+		}
+	}
+	return s.repairIndex(ctx, ks, res)
+}
+
+// evictOld removes entries older than the age limit, reading from the
+// tail, where the oldest are. It stops at the first page with an entry
+// that is still young; malformed entries have no age and are kept.
+func (s *Service) evictOld(ctx context.Context, ks keys, res *SweepResult) error {
+	cutoff := s.now().Add(-s.maxAge)
+	var off int64 // entries at the tail that stay: malformed ones
+	for {
+		raws, err := s.rdb.LRange(ctx, ks.list, -(off + ageBatch), -(off + 1)).Result()
+		if err != nil {
+			return err
+		}
+		args := []any{-1, 1}
+		young := false
+		for i := len(raws) - 1; i >= 0; i-- {
+			it, err := decodeItem(raws[i])
+			switch {
+			case err != nil:
+			case it.FailedAt.Before(cutoff):
+				args = append(args, raws[i])
+			default:
+				young = true
+			}
+		}
+		if old := len(args) - 2; old > 0 {
+			n, err := removeScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, args...).Int64()
+			if err != nil {
+				return err
+			}
+			res.EvictedByAge += n
+			off += int64(len(raws) - old)
+		} else {
+			off += int64(len(raws))
+		}
+		if young || len(raws) < ageBatch {
+			return nil
+		}
+	}
+}
+
+// repairIndex drops index entries whose entries are gone from the list
+// (removed by another program). It reads the whole list, then the index;
+// an index entry pushed after the read began is never judged, and one is
+// only dropped if it is unchanged since it was read. If other entries are
+// removed while the list is read, a live entry can be missed and lose its
+// index entry: it stays in the list, and Pop still finds it by scanning.
+func (s *Service) repairIndex(ctx context.Context, ks keys, res *SweepResult) error {
+	c, err := s.counters(ctx, ks)
+	if err != nil {
+		return err
+	}
+	if c.indexed == 0 {
+		return nil
+	}
+	seed := maphash.MakeSeed()
+	live := make(map[uint64]struct{}, c.length)
+	if err := s.eachFromTail(ctx, ks.list, func(raw string) bool {
+		live[maphash.String(seed, raw)] = struct{}{}
+		return true
+	}); err != nil {
+		return err
+	}
+
+	var stale []any
+	flush := func() error {
+		if len(stale) == 0 {
+			return nil
+		}
+		n, err := unindexScript.Run(ctx, s.rdb, []string{ks.index}, stale...).Int64()
+		res.Unindexed += n
+		stale = stale[:0]
+		return err
+	}
+	var cursor uint64
+	for {
+		kvs, next, err := s.rdb.HScan(ctx, ks.index, cursor, "", hscanCount).Result()
+		if err != nil {
+			return err
+		}
+		for i := 0; i+1 < len(kvs); i += 2 {
+			id, v := kvs[i], kvs[i+1]
+			seqStr, entry, ok := strings.Cut(v, ":")
+			seq, err := strconv.ParseInt(seqStr, 10, 64)
+			if ok && err == nil && seq > c.pushes {
+				continue // pushed after the list was read
+			}
+			if _, ok := live[maphash.String(seed, entry)]; ok {
+				continue
+			}
+			if stale = append(stale, id, v); len(stale) >= 2*unindexBatch {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return flush()
+		}
+	}
+}
+
+// Run sweeps the seed kinds, and every other kind this Service has pushed
+// to, once at start and then every [DefaultJanitorInterval] (see
+// [WithJanitorInterval]), until ctx is done; then it returns nil. Errors of
+// a sweep are logged and the next sweep tries again, so a Redis outage does
+// not stop the janitor. Running it in more than one process is safe.
+func (s *Service) Run(ctx context.Context) error {
+	if s == nil || s.rdb == nil {
+		return errNoRedis
+	}
+	t := time.NewTicker(s.janitorEvery)
+	defer t.Stop()
+	for {
+		for _, k := range s.kinds() {
+			if _, err := s.Sweep(ctx, k); err != nil && ctx.Err() == nil {
+				s.logger().ErrorContext(ctx, "dlq: janitor sweep failed", "kind", string(k), "error", err)
+			}
+		}
+		if s.swept != nil {
+			s.swept()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// kindSet remembers the kinds a Service has pushed to, for the janitor.
+type kindSet struct{ m sync.Map }
+
+func (ks *kindSet) add(k Kind) { ks.m.LoadOrStore(k, struct{}{}) }
+
+func (s *Service) kinds() []Kind {
+	out := []Kind{Scrape, Extraction}
+	s.seen.m.Range(func(k, _ any) bool {
+		if k := k.(Kind); k != Scrape && k != Extraction {
+			out = append(out, k)
+		}
+		return true
+	})
+	return out
+}
