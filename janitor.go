@@ -5,7 +5,6 @@ import (
 	"errors"
 	"hash/maphash"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -69,17 +68,17 @@ func (s *Service) Info(ctx context.Context, kind Kind) (Info, error) {
 	}, nil
 }
 
-type counters struct{ length, indexed, evicted, pushes int64 }
+type counters struct{ length, indexed, evicted int64 }
 
 func (s *Service) counters(ctx context.Context, ks keys) (counters, error) {
-	v, err := infoScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted, ks.seq}).Int64Slice()
+	v, err := infoScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}).Int64Slice()
 	if err != nil {
 		return counters{}, err
 	}
-	if len(v) != 4 {
-		return counters{}, errors.New("info script answered " + strconv.Itoa(len(v)) + " values, want 4")
+	if len(v) != 3 {
+		return counters{}, errors.New("info script answered " + strconv.Itoa(len(v)) + " values, want 3")
 	}
-	return counters{length: v[0], indexed: v[1], evicted: v[2], pushes: v[3]}, nil
+	return counters{length: v[0], indexed: v[1], evicted: v[2]}, nil
 }
 
 // SweepResult is what one [Service.Sweep] did.
@@ -113,6 +112,10 @@ func (s *Service) Sweep(ctx context.Context, kind Kind) (SweepResult, error) {
 	}
 	ks := keysOf(kind)
 	err := s.sweep(ctx, ks, &res)
+	if n := s.evictions.take(kind, s.now()); n > 0 {
+		s.logger().WarnContext(ctx, "dlq: evicted the oldest entries over the size cap",
+			"kind", string(kind), "evicted", n, "max_items", s.maxItems)
+	}
 	if res.EvictedByCap+res.EvictedByAge > 0 {
 		s.logger().WarnContext(ctx, "dlq: evicted entries over the limits",
 			"kind", string(kind), "by_cap", res.EvictedByCap, "by_age", res.EvictedByAge,
@@ -182,13 +185,20 @@ func (s *Service) evictOld(ctx context.Context, ks keys, res *SweepResult) error
 	}
 }
 
+// repairGrace is how recent an index entry's failed_at may be for the
+// repair to leave it alone: it may have been pushed after the list was read,
+// by a process whose clock is a little behind.
+const repairGrace = time.Minute
+
 // repairIndex drops index entries whose entries are gone from the list
 // (removed by another program). It reads the whole list, then the index;
-// an index entry pushed after the read began is never judged, and one is
-// only dropped if it is unchanged since it was read. If other entries are
-// removed while the list is read, a live entry can be missed and lose its
-// index entry: it stays in the list, and Pop still finds it by scanning.
+// index entries younger than repairGrace when the read began are not
+// judged, and one is only dropped if it is unchanged since it was read. If
+// other entries are removed while the list is read, a live entry can be
+// missed and lose its index entry: it stays in the list, and Pop still
+// finds it by scanning.
 func (s *Service) repairIndex(ctx context.Context, ks keys, res *SweepResult) error {
+	recent := s.now().Add(-repairGrace)
 	c, err := s.counters(ctx, ks)
 	if err != nil {
 		return err
@@ -222,16 +232,14 @@ func (s *Service) repairIndex(ctx context.Context, ks keys, res *SweepResult) er
 			return err
 		}
 		for i := 0; i+1 < len(kvs); i += 2 {
-			id, v := kvs[i], kvs[i+1]
-			seqStr, entry, ok := strings.Cut(v, ":")
-			seq, err := strconv.ParseInt(seqStr, 10, 64)
-			if ok && err == nil && seq > c.pushes {
-				continue // pushed after the list was read
-			}
+			id, entry := kvs[i], kvs[i+1]
 			if _, ok := live[maphash.String(seed, entry)]; ok {
 				continue
 			}
-			if stale = append(stale, id, v); len(stale) >= 2*unindexBatch {
+			if it, err := decodeItem(entry); err == nil && it.FailedAt.After(recent) {
+				continue // maybe pushed after the list was read
+			}
+			if stale = append(stale, id, entry); len(stale) >= 2*unindexBatch {
 				if err := flush(); err != nil {
 					return err
 				}

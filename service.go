@@ -37,6 +37,7 @@ type Service struct {
 	janitorEvery time.Duration
 	now          func() time.Time // the clock; tests replace it
 	seen         kindSet          // kinds pushed to, for the janitor
+	evictions    evictLog         // rate limit of eviction log lines
 	swept        func()           // called after each janitor round; for tests
 }
 
@@ -91,8 +92,10 @@ func (s *Service) PushExtractionFailure(ctx context.Context, sourceID uuid.UUID,
 // invalid kind returns one wrapping [ErrInvalidKind].
 //
 // When the list is over its cap (see [WithMaxItems]) the same atomic step
-// evicts the oldest entries, adds them to the kind's evicted counter and
-// logs a warning.
+// evicts the oldest entries and adds them to the kind's evicted counter.
+// Evictions are logged at warning level: the first at once, later ones at
+// most every 10 seconds per kind, each line with the number evicted since
+// the previous one.
 func (s *Service) Push(ctx context.Context, kind Kind, sourceID uuid.UUID, cause error, opts ...PushOption) (Item, error) {
 	if err := s.check(kind); err != nil {
 		return Item{}, err
@@ -119,16 +122,14 @@ func (s *Service) Push(ctx context.Context, kind Kind, sourceID uuid.UUID, cause
 	}
 	entry := it.appendJSON(make([]byte, 0, 192+len(it.Error)))
 	ks := keysOf(kind)
-	evicted, err := pushScript.Run(ctx, s.rdb,
-		[]string{ks.list, ks.index, ks.seq, ks.evicted},
-		it.ID, entry, s.maxItems, maxEvictPerPush).Int64()
+	evicted, err := pushScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted},
+		s.maxItems, maxEvictPerPush, it.ID, entry).Int64()
 	if err != nil {
 		return Item{}, opError("push", kind, err)
 	}
 	s.seen.add(kind)
 	if evicted > 0 {
-		s.logger().WarnContext(ctx, "dlq: evicted the oldest entries over the size cap",
-			"kind", string(kind), "evicted", evicted, "max_items", s.maxItems)
+		s.logEvicted(ctx, kind, evicted)
 	}
 	return it, nil
 }
@@ -266,7 +267,7 @@ func (s *Service) Pop(ctx context.Context, kind Kind, id string) (Item, error) {
 		return Item{}, errorf(ErrInvalidID, "%d bytes", len(id))
 	}
 	ks := keysOf(kind)
-	raw, err := popScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.seq}, id).Text()
+	raw, err := popScript.Run(ctx, s.rdb, []string{ks.list, ks.index}, id).Text()
 	switch {
 	case err == nil:
 		it, derr := decodeItem(raw)
