@@ -79,7 +79,7 @@ func fill(b *testing.B, svc *Service, k Kind, n int) []string {
 		pipe := c.Pipeline()
 		for i := 0; i < 1000 && done < n; i, done = i+1, done+1 {
 			it := Item{ID: uuid.NewString(), SourceID: uuid.NewString(), Error: errBench.Error(), FailedAt: time.Now(), Kind: k}
-			pipe.EvalSha(ctx, pushScript.Hash(), []string{ks.list, ks.index, ks.evicted}, svc.maxItems, maxEvictPerPush, it.ID, it.appendJSON(nil))
+			pipe.EvalSha(ctx, pushScript.Hash(), []string{ks.list, ks.index, ks.evicted}, svc.maxItems, maxEvictPerPush+1, it.ID, it.appendJSON(nil))
 			ids = append(ids, it.ID)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
@@ -93,9 +93,9 @@ func sampleEntry(k Kind) []byte {
 	return Item{ID: uuid.NewString(), SourceID: uuid.NewString(), Error: errBench.Error(), FailedAt: time.Now(), Kind: k}.appendJSON(nil)
 }
 
-// BenchmarkPush compares Push, with the list at its cap (so every push also
-// evicts one entry and updates the index), to a raw LPUSH of the same
-// bytes, from 1 and from 32 goroutines.
+// BenchmarkPush compares Push to a raw LPUSH of the same bytes, from 1 and
+// from 32 goroutines: with the list at its cap, so that every push also
+// evicts the oldest entry and its index entry, and below the cap.
 func BenchmarkPush(b *testing.B) {
 	c := benchClient(b)
 	ctx := context.Background()
@@ -106,10 +106,17 @@ func BenchmarkPush(b *testing.B) {
 			entry := sampleEntry(k)
 			runPar(b, par, func() error { return c.LPush(ctx, k.Key(), entry).Err() })
 		})
-		b.Run(fmt.Sprintf("clients=%d/dlq", par), func(b *testing.B) {
+		b.Run(fmt.Sprintf("clients=%d/dlq-at-cap", par), func(b *testing.B) {
 			k := freshKind(b, c, "push-dlq")
 			svc := benchService(c, WithMaxItems(capN))
 			fill(b, svc, k, capN)
+			src := uuid.New()
+			b.ReportAllocs()
+			runPar(b, par, func() error { _, err := svc.Push(ctx, k, src, errBench); return err })
+		})
+		b.Run(fmt.Sprintf("clients=%d/dlq-below-cap", par), func(b *testing.B) {
+			k := freshKind(b, c, "push-dlq")
+			svc := benchService(c)
 			src := uuid.New()
 			b.ReportAllocs()
 			runPar(b, par, func() error { _, err := svc.Push(ctx, k, src, errBench); return err })

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,6 +39,7 @@ type Service struct {
 	now          func() time.Time // the clock; tests replace it
 	seen         kindSet          // kinds pushed to, for the janitor
 	evictions    evictLog         // rate limit of eviction log lines
+	queues       sync.Map         // Kind -> *pushQueue, batching concurrent pushes
 	swept        func()           // called after each janitor round; for tests
 }
 
@@ -91,6 +93,13 @@ func (s *Service) PushExtractionFailure(ctx context.Context, sourceID uuid.UUID,
 // cause returns an error wrapping [ErrNilCause] and writes nothing; an
 // invalid kind returns one wrapping [ErrInvalidKind].
 //
+// Pushes of one kind that arrive while another is in flight share one
+// script call (group commit), so many workers pushing at once cost Redis
+// one round trip per batch. If ctx ends while a push waits for its batch,
+// Push returns ctx's error: a push still queued wrote nothing; one whose
+// batch was already sent says so in the error ("may have been recorded"),
+// and its entry is in Redis if the batch succeeded.
+//
 // When the list is over its cap (see [WithMaxItems]) the same atomic step
 // evicts the oldest entries and adds them to the kind's evicted counter.
 // Evictions are logged at warning level: the first at once, later ones at
@@ -120,17 +129,14 @@ func (s *Service) Push(ctx context.Context, kind Kind, sourceID uuid.UUID, cause
 			o(&it)
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return Item{}, opError("push", kind, err)
+	}
 	entry := it.appendJSON(make([]byte, 0, 192+len(it.Error)))
-	ks := keysOf(kind)
-	evicted, err := pushScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted},
-		s.maxItems, maxEvictPerPush, it.ID, entry).Int64()
-	if err != nil {
+	if err := s.store(ctx, kind, it.ID, entry); err != nil {
 		return Item{}, opError("push", kind, err)
 	}
 	s.seen.add(kind)
-	if evicted > 0 {
-		s.logEvicted(ctx, kind, evicted)
-	}
 	return it, nil
 }
 

@@ -1,16 +1,21 @@
--- push.lua: add one entry at the head of a DLQ list, index it, and enforce
--- the size cap in the same atomic step.
+-- push.lua: add entries at the head of a DLQ list, index them, and enforce
+-- the size cap, in one atomic step. Concurrent pushes of one kind share a
+-- call (see batch.go).
 --
 -- KEYS[1]  the DLQ list ("scrape:dlq")
 -- KEYS[2]  the index hash ("{scrape:dlq}:index"): id -> entry
 -- KEYS[3]  the evicted counter ("{scrape:dlq}:evicted")
 -- ARGV[1]  the size cap; 0 means none
--- ARGV[2]  the most entries one push may evict
--- ARGV[3]  the entry's id
--- ARGV[4]  the entry, exactly as stored in the list
+-- ARGV[2]  the most entries this call may evict
+-- ARGV[3…] pairs of an entry's id and the entry, exactly as stored, oldest
+--          first; the last ends up at the head
 --
 -- Returns the number of entries evicted from the tail.
 
-local len = redis.call('LPUSH', KEYS[1], ARGV[4])
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+local entries = {}
+for i = 4, #ARGV, 2 do
+  entries[#entries + 1] = ARGV[i]
+end
+local len = redis.call('LPUSH', KEYS[1], unpack(entries))
+redis.call('HSET', KEYS[2], unpack(ARGV, 3))
 return evict_over_cap(KEYS[1], KEYS[2], KEYS[3], len, tonumber(ARGV[1]), tonumber(ARGV[2]))

@@ -1,0 +1,162 @@
+package dlq
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Pushes of one kind that arrive while another is in flight are sent
+// together in one script call (group commit): under load, workers share
+// round trips and Redis runs one script for many entries. A push that finds
+// nothing in flight is sent at once, so a lone worker waits for nobody.
+const (
+	maxBatchEntries = 64
+	maxBatchBytes   = 1 << 20
+)
+
+// pushQueue holds the pushes of one kind waiting for the call in flight.
+type pushQueue struct {
+	mu      sync.Mutex
+	busy    bool // a call for this kind is in flight
+	waiting []*pushReq
+}
+
+type pushReq struct {
+	ctx   context.Context
+	id    string
+	entry []byte
+	taken bool          // in a call already; guarded by pushQueue.mu
+	done  chan struct{} // closed when err is set
+	err   error
+}
+
+func (s *Service) queue(k Kind) *pushQueue {
+	if q, ok := s.queues.Load(k); ok {
+		return q.(*pushQueue)
+	}
+	q, _ := s.queues.LoadOrStore(k, &pushQueue{})
+	return q.(*pushQueue)
+}
+
+// store writes one entry through the push script, alone or batched with
+// concurrent pushes of the same kind.
+func (s *Service) store(ctx context.Context, kind Kind, id string, entry []byte) error {
+	q := s.queue(kind)
+	q.mu.Lock()
+	if !q.busy {
+		q.busy = true
+		q.mu.Unlock()
+		err := s.runPush(ctx, kind, []*pushReq{{id: id, entry: entry}})
+		s.handOff(q, kind)
+		return err
+	}
+	r := &pushReq{ctx: ctx, id: id, entry: entry, done: make(chan struct{})}
+	q.waiting = append(q.waiting, r)
+	q.mu.Unlock()
+
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+	}
+	q.mu.Lock()
+	taken := r.taken
+	if !taken {
+		for i, w := range q.waiting {
+			if w == r {
+				q.waiting = append(q.waiting[:i], q.waiting[i+1:]...)
+				break
+			}
+		}
+	}
+	q.mu.Unlock()
+	if taken {
+		return fmt.Errorf("%w (the failure may have been recorded all the same)", ctx.Err())
+	}
+	return ctx.Err() // nothing was written
+}
+
+// handOff ends a call: with pushes waiting, a drainer sends them.
+func (s *Service) handOff(q *pushQueue, kind Kind) {
+	q.mu.Lock()
+	if len(q.waiting) == 0 {
+		q.busy = false
+		q.mu.Unlock()
+		return
+	}
+	q.mu.Unlock()
+	go s.drain(q, kind)
+}
+
+// drain sends waiting pushes in batches until none are left.
+func (s *Service) drain(q *pushQueue, kind Kind) {
+	for {
+		q.mu.Lock()
+		if len(q.waiting) == 0 {
+			q.busy = false
+			q.mu.Unlock()
+			return
+		}
+		n, size := 0, 0
+		for n < len(q.waiting) && n < maxBatchEntries && (n == 0 || size+len(q.waiting[n].entry) <= maxBatchBytes) {
+			size += len(q.waiting[n].entry)
+			q.waiting[n].taken = true
+			n++
+		}
+		batch := make([]*pushReq, n)
+		copy(batch, q.waiting)
+		q.waiting = append(q.waiting[:0], q.waiting[n:]...)
+		q.mu.Unlock()
+
+		ctx, release := mergeContexts(batch)
+		err := s.runPush(ctx, kind, batch)
+		release()
+		for _, r := range batch {
+			r.err = err
+			close(r.done)
+		}
+	}
+}
+
+// mergeContexts returns a context that ends when the contexts of all the
+// batch's pushes have ended: a call for many callers goes on while any of
+// them still waits for it.
+func mergeContexts(batch []*pushReq) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var left atomic.Int32
+	left.Store(int32(len(batch)))
+	stops := make([]func() bool, len(batch))
+	for i, r := range batch {
+		stops[i] = context.AfterFunc(r.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
+}
+
+// runPush runs the push script for a batch and logs its evictions.
+func (s *Service) runPush(ctx context.Context, kind Kind, batch []*pushReq) error {
+	ks := keysOf(kind)
+	args := make([]any, 0, 2+2*len(batch))
+	args = append(args, s.maxItems, maxEvictPerPush+len(batch))
+	for _, r := range batch {
+		args = append(args, r.id, r.entry)
+	}
+	evicted, err := pushScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, args...).Int64()
+	if err != nil {
+		return err
+	}
+	if evicted > 0 {
+		s.logEvicted(ctx, kind, evicted)
+	}
+	return nil
+}

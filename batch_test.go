@@ -1,0 +1,187 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+func TestConcurrentPushesAllLand(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		const workers, each = 32, 30
+		var wg sync.WaitGroup
+		pushed := make([][]string, workers)
+		for w := range workers {
+			wg.Go(func() {
+				for i := range each {
+					it, err := e.svc.Push(ctx, e.kind, uuid.New(), fmt.Errorf("w%d-%d", w, i))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					pushed[w] = append(pushed[w], it.ID)
+				}
+			})
+		}
+		wg.Wait()
+		items, err := e.svc.List(ctx, e.kind, MaxLimit)
+		if err != nil || len(items) != workers*each {
+			t.Fatalf("List = %d items, %v; want %d", len(items), err, workers*each)
+		}
+		pos := map[string]int{}
+		for i, it := range items {
+			if _, dup := pos[it.ID]; dup {
+				t.Fatalf("id %s listed twice", it.ID)
+			}
+			pos[it.ID] = i
+		}
+		// Each worker's pushes are listed newest first.
+		for w, ids := range pushed {
+			for i := 1; i < len(ids); i++ {
+				if pos[ids[i]] >= pos[ids[i-1]] {
+					t.Fatalf("worker %d: push %d listed after push %d", w, i, i-1)
+				}
+			}
+		}
+		checkIndex(t, e, e.kind)
+		if info, _ := e.svc.Info(ctx, e.kind); info.Indexed != workers*each {
+			t.Fatalf("indexed %d of %d", info.Indexed, workers*each)
+		}
+	})
+}
+
+// gatedRedis holds every EVALSHA until the test lets it through.
+type gatedRedis struct {
+	*redis.Client
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedRedis) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	g.entered <- struct{}{}
+	<-g.release
+	return g.Client.EvalSha(ctx, sha, keys, args...)
+}
+
+// waitQueued waits until n pushes of kind wait behind the call in flight.
+func waitQueued(t *testing.T, s *Service, k Kind, n int) {
+	t.Helper()
+	q := s.queue(k)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		q.mu.Lock()
+		got := len(q.waiting)
+		q.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pushes queued, want %d", got, n)
+		}
+		runtime.Gosched()
+	}
+}
+
+type pushResult struct {
+	it  Item
+	err error
+}
+
+func goPush(ctx context.Context, s *Service, k Kind, cause string) chan pushResult {
+	ch := make(chan pushResult, 1)
+	go func() {
+		it, err := s.Push(ctx, k, uuid.New(), errors.New(cause))
+		ch <- pushResult{it, err}
+	}()
+	return ch
+}
+
+func TestBatchedPushCancellation(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		// Load the script first, so that every call is an EVALSHA.
+		if err := pushScript.Load(context.Background(), e.Client).Err(); err != nil {
+			t.Fatal(err)
+		}
+		g := &gatedRedis{Client: e.Client, entered: make(chan struct{}), release: make(chan struct{})}
+		svc := New(g, WithLogger(e.svc.logger()))
+		bg := context.Background()
+
+		// A is in flight; B and C queue behind it.
+		a := goPush(bg, svc, e.kind, "A")
+		<-g.entered
+		ctxB, cancelB := context.WithCancel(bg)
+		b := goPush(ctxB, svc, e.kind, "B")
+		waitQueued(t, svc, e.kind, 1)
+		c := goPush(bg, svc, e.kind, "C")
+		waitQueued(t, svc, e.kind, 2)
+
+		// B gives up while still queued: an error, and nothing written.
+		cancelB()
+		if r := <-b; !errors.Is(r.err, context.Canceled) || strings.Contains(r.err.Error(), "may have been recorded") {
+			t.Fatalf("B = %v, want a plain context.Canceled", r.err)
+		}
+		waitQueued(t, svc, e.kind, 1)
+
+		g.release <- struct{}{} // A goes through
+		if r := <-a; r.err != nil {
+			t.Fatal(r.err)
+		}
+		<-g.entered // C, batched alone now
+		g.release <- struct{}{}
+		if r := <-c; r.err != nil {
+			t.Fatal(r.err)
+		}
+		if got := causes(t, e, e.kind); got != "C A" {
+			t.Fatalf("stored %q, want C and A without B", got)
+		}
+
+		// D is in flight; E and F queue and go in one call; E gives up
+		// while that call is under way, which goes on for F.
+		d := goPush(bg, svc, e.kind, "D")
+		<-g.entered
+		ctxE, cancelE := context.WithCancel(bg)
+		ev := goPush(ctxE, svc, e.kind, "E")
+		waitQueued(t, svc, e.kind, 1)
+		f := goPush(bg, svc, e.kind, "F")
+		waitQueued(t, svc, e.kind, 2)
+		g.release <- struct{}{}
+		if r := <-d; r.err != nil {
+			t.Fatal(r.err)
+		}
+		<-g.entered // E and F together
+		cancelE()
+		if r := <-ev; !errors.Is(r.err, context.Canceled) || !strings.Contains(r.err.Error(), "may have been recorded") {
+			t.Fatalf("E = %v, want context.Canceled saying it may have been recorded", r.err)
+		}
+		g.release <- struct{}{}
+		if r := <-f; r.err != nil {
+			t.Fatal(r.err)
+		}
+		if got := causes(t, e, e.kind); got != "F E D C A" {
+			t.Fatalf("stored %q, want F E D C A", got)
+		}
+		checkIndex(t, e, e.kind)
+	})
+}
+
+func causes(t *testing.T, e *env, k Kind) string {
+	t.Helper()
+	items, err := e.svc.List(context.Background(), k, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, it := range items {
+		out = append(out, it.Error)
+	}
+	return strings.Join(out, " ")
+}
