@@ -12,10 +12,16 @@
 --
 -- Returns the number of entries evicted from the tail.
 
-local entries = {}
-for i = 4, #ARGV, 2 do
-  entries[#entries + 1] = ARGV[i]
+local len
+if #ARGV == 4 then
+  len = redis.call('LPUSH', KEYS[1], ARGV[4])
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+else
+  local entries = {}
+  for i = 4, #ARGV, 2 do
+    entries[#entries + 1] = ARGV[i]
+  end
+  len = redis.call('LPUSH', KEYS[1], unpack(entries))
+  redis.call('HSET', KEYS[2], unpack(ARGV, 3))
 end
-local len = redis.call('LPUSH', KEYS[1], unpack(entries))
-redis.call('HSET', KEYS[2], unpack(ARGV, 3))
 return evict_over_cap(KEYS[1], KEYS[2], KEYS[3], len, tonumber(ARGV[1]), tonumber(ARGV[2]))
