@@ -151,7 +151,7 @@ func (s *Service) runPush(ctx context.Context, kind Kind, batch []*pushReq) erro
 	for _, r := range batch {
 		args = append(args, r.id, r.entry)
 	}
-	evicted, err := pushScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, args...).Int64()
+	evicted, err := pushScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted, ks.seq}, args...).Int64()
 	if err != nil {
 		return err
 	}

@@ -19,8 +19,8 @@
 //
 // Next to each list the library keeps helper keys in the same Redis Cluster
 // hash slot: "{scrape:dlq}:index" (a hash of id to stored entry, so Pop does
-// not scan the list) and "{scrape:dlq}:evicted" (how many entries the size
-// and age limits removed).
+// not scan the list), "{scrape:dlq}:seq" (a push counter) and
+// "{scrape:dlq}:evicted" (how many entries the size and age limits removed).
 //
 // # Errors
 //
@@ -84,8 +84,9 @@ func (k Kind) Validate() error {
 // their hash tag, so all of them hash to the list's Redis Cluster slot.
 type keys struct {
 	list    string // the wire-format list, shared with other programs
-	index   string // hash: id -> the entry exactly as stored
+	index   string // hash: id -> "<seq>:<the entry exactly as stored>"
 	evicted string // counter of entries removed by size and age limits
+	seq     string // counter of pushes made through this library
 }
 
 func keysOf(k Kind) keys {
@@ -95,10 +96,11 @@ func keysOf(k Kind) keys {
 		list:    list,
 		index:   tag + "index",
 		evicted: tag + "evicted",
+		seq:     tag + "seq",
 	}
 }
 
-func (ks keys) all() []string { return []string{ks.list, ks.index, ks.evicted} }
+func (ks keys) all() []string { return []string{ks.list, ks.index, ks.evicted, ks.seq} }
 
 // Sentinel errors. Methods wrap them with details; test with [errors.Is].
 var (

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -68,17 +69,17 @@ func (s *Service) Info(ctx context.Context, kind Kind) (Info, error) {
 	}, nil
 }
 
-type counters struct{ length, indexed, evicted int64 }
+type counters struct{ length, indexed, evicted, pushes int64 }
 
 func (s *Service) counters(ctx context.Context, ks keys) (counters, error) {
-	v, err := infoScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}).Int64Slice()
+	v, err := infoScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted, ks.seq}).Int64Slice()
 	if err != nil {
 		return counters{}, err
 	}
-	if len(v) != 3 {
-		return counters{}, errors.New("info script answered " + strconv.Itoa(len(v)) + " values, want 3")
+	if len(v) != 4 {
+		return counters{}, errors.New("info script answered " + strconv.Itoa(len(v)) + " values, want 4")
 	}
-	return counters{length: v[0], indexed: v[1], evicted: v[2]}, nil
+	return counters{length: v[0], indexed: v[1], evicted: v[2], pushes: v[3]}, nil
 }
 
 // SweepResult is what one [Service.Sweep] did.
@@ -185,20 +186,14 @@ func (s *Service) evictOld(ctx context.Context, ks keys, res *SweepResult) error
 	}
 }
 
-// repairGrace is how recent an index entry's failed_at may be for the
-// repair to leave it alone: it may have been pushed after the list was read,
-// by a process whose clock is a little behind.
-const repairGrace = time.Minute
-
 // repairIndex drops index entries whose entries are gone from the list
-// (removed by another program). It reads the whole list, then the index;
-// index entries younger than repairGrace when the read began are not
-// judged, and one is only dropped if it is unchanged since it was read. If
-// other entries are removed while the list is read, a live entry can be
-// missed and lose its index entry: it stays in the list, and Pop still
-// finds it by scanning.
+// (removed by another program). It reads the push counter, then the whole
+// list, then the index; index entries of pushes counted after the read
+// began are not judged, and one is only dropped if it is unchanged since it
+// was read. If other entries are removed while the list is read, a live
+// entry can be missed and lose its index entry: it stays in the list, and
+// Pop still finds it by scanning.
 func (s *Service) repairIndex(ctx context.Context, ks keys, res *SweepResult) error {
-	recent := s.now().Add(-repairGrace)
 	c, err := s.counters(ctx, ks)
 	if err != nil {
 		return err
@@ -232,14 +227,15 @@ func (s *Service) repairIndex(ctx context.Context, ks keys, res *SweepResult) er
 			return err
 		}
 		for i := 0; i+1 < len(kvs); i += 2 {
-			id, entry := kvs[i], kvs[i+1]
+			id, v := kvs[i], kvs[i+1]
+			seqStr, entry, ok := strings.Cut(v, ":")
+			if seq, err := strconv.ParseInt(seqStr, 10, 64); ok && err == nil && seq > c.pushes {
+				continue // pushed after the list was read
+			}
 			if _, ok := live[maphash.String(seed, entry)]; ok {
 				continue
 			}
-			if it, err := decodeItem(entry); err == nil && it.FailedAt.After(recent) {
-				continue // maybe pushed after the list was read
-			}
-			if stale = append(stale, id, entry); len(stale) >= 2*unindexBatch {
+			if stale = append(stale, id, v); len(stale) >= 2*unindexBatch {
 				if err := flush(); err != nil {
 					return err
 				}

@@ -273,7 +273,7 @@ func (s *Service) Pop(ctx context.Context, kind Kind, id string) (Item, error) {
 		return Item{}, errorf(ErrInvalidID, "%d bytes", len(id))
 	}
 	ks := keysOf(kind)
-	raw, err := popScript.Run(ctx, s.rdb, []string{ks.list, ks.index}, id).Text()
+	raw, err := popScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.seq}, id).Text()
 	switch {
 	case err == nil:
 		it, derr := decodeItem(raw)

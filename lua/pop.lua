@@ -1,30 +1,32 @@
 -- pop.lua: remove the entry with the given id, found through the index.
 --
 -- KEYS[1]  the DLQ list ("scrape:dlq")
--- KEYS[2]  the index hash ("{scrape:dlq}:index"): id -> entry
+-- KEYS[2]  the index hash ("{scrape:dlq}:index"): id -> "<seq>:<entry>"
+-- KEYS[3]  the push counter ("{scrape:dlq}:seq")
 -- ARGV[1]  the id
 --
 -- Returns the removed entry, or false when the id is not indexed or its
 -- index entry was stale (the entry had been removed by another program; the
 -- stale index entry is deleted). On false the caller scans the list.
 
-local entry = redis.call('HGET', KEYS[2], ARGV[1])
-if not entry then
+local v = redis.call('HGET', KEYS[2], ARGV[1])
+if not v then
   return false
 end
 redis.call('HDEL', KEYS[2], ARGV[1])
+local entry = entry_of(v)
+if not entry then
+  return false
+end
 
--- LREM scans from one end. Scan from the end whose entry's failed_at is
--- nearer this one's: old entries, which operators retry most, are found
--- at the tail at once.
+-- LREM scans from one end. The pushes made since this one tell about how
+-- far the entry is from the head; scan from whichever end is nearer, so
+-- that old entries, which operators retry most, are found at once.
+local seq = tonumber(string.sub(v, 1, #v - #entry - 1)) or 0
+local newer = (tonumber(redis.call('GET', KEYS[3])) or seq) - seq
 local count = 1
-if redis.call('LLEN', KEYS[1]) > 64 then
-  local t = stamp(entry)
-  local head = stamp(redis.call('LINDEX', KEYS[1], 0))
-  local tail = stamp(redis.call('LINDEX', KEYS[1], -1))
-  if t and head and tail and head - t > t - tail then
-    count = -1
-  end
+if newer * 2 > redis.call('LLEN', KEYS[1]) then
+  count = -1
 end
 
 if redis.call('LREM', KEYS[1], count, entry) == 0 then

@@ -2,7 +2,7 @@
 -- and their index entries.
 --
 -- KEYS[1]  the DLQ list ("scrape:dlq")
--- KEYS[2]  the index hash ("{scrape:dlq}:index"): id -> entry
+-- KEYS[2]  the index hash ("{scrape:dlq}:index"): id -> "<seq>:<entry>"
 -- KEYS[3]  the evicted counter ("{scrape:dlq}:evicted")
 -- ARGV[1]  LREM count: 1 scans from the head, -1 from the tail
 -- ARGV[2]  1 to add the removed entries to the evicted counter, else 0

@@ -72,7 +72,7 @@ func Keys(kinds ...string) []string {
 	for _, k := range kinds {
 		list := k + ":dlq"
 		ks = append(ks, list)
-		for _, h := range []string{"index", "evicted", "inflight"} {
+		for _, h := range []string{"index", "evicted", "seq", "inflight"} {
 			ks = append(ks, "{"+list+"}:"+h)
 		}
 	}
