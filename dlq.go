@@ -19,8 +19,10 @@
 //
 // Next to each list the library keeps helper keys in the same Redis Cluster
 // hash slot: "{scrape:dlq}:index" (a hash of id to stored entry, so Pop does
-// not scan the list), "{scrape:dlq}:seq" (a push counter) and
-// "{scrape:dlq}:evicted" (how many entries the size and age limits removed).
+// not scan the list), "{scrape:dlq}:seq" (a push counter),
+// "{scrape:dlq}:evicted" (how many entries the size and age limits removed)
+// and "{scrape:dlq}:inflight" (entries handed to a [Requeuer] and not yet
+// confirmed).
 //
 // # Errors
 //
@@ -83,24 +85,28 @@ func (k Kind) Validate() error {
 // keys are the Redis keys of one kind. Helper keys use the list key as
 // their hash tag, so all of them hash to the list's Redis Cluster slot.
 type keys struct {
-	list    string // the wire-format list, shared with other programs
-	index   string // hash: id -> "<seq>:<the entry exactly as stored>"
-	evicted string // counter of entries removed by size and age limits
-	seq     string // counter of pushes made through this library
+	list     string // the wire-format list, shared with other programs
+	index    string // hash: id -> "<seq>:<the entry exactly as stored>"
+	evicted  string // counter of entries removed by size and age limits
+	seq      string // counter of pushes made through this library
+	inflight string // hash: id -> "<claimed ms>:<entry>" of retries under way
 }
 
 func keysOf(k Kind) keys {
 	list := k.Key()
 	tag := "{" + list + "}:"
 	return keys{
-		list:    list,
-		index:   tag + "index",
-		evicted: tag + "evicted",
-		seq:     tag + "seq",
+		list:     list,
+		index:    tag + "index",
+		evicted:  tag + "evicted",
+		seq:      tag + "seq",
+		inflight: tag + "inflight",
 	}
 }
 
-func (ks keys) all() []string { return []string{ks.list, ks.index, ks.evicted, ks.seq} }
+func (ks keys) all() []string {
+	return []string{ks.list, ks.index, ks.evicted, ks.seq, ks.inflight}
+}
 
 // Sentinel errors. Methods wrap them with details; test with [errors.Is].
 var (
@@ -116,6 +122,8 @@ var (
 	// ErrNilCause means a failure was pushed without an error; nothing was
 	// written.
 	ErrNilCause = errors.New("dlq: nil cause")
+	// ErrInvalidCursor means a cursor that [Service.Find] did not write.
+	ErrInvalidCursor = errors.New("dlq: invalid cursor")
 	// ErrMalformed means a stored entry is not a JSON object with the
 	// fields of [Item].
 	ErrMalformed = errors.New("dlq: malformed entry")

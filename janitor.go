@@ -49,6 +49,9 @@ type Info struct {
 	// Indexed is the number of entries Pop finds without scanning; the
 	// rest were written by other programs.
 	Indexed int64 `json:"indexed"`
+	// InFlight is the number of entries handed to the Requeuer and not yet
+	// confirmed; see [Service.Retry] and [Service.Recover].
+	InFlight int64 `json:"in_flight"`
 	// MaxItems and MaxAgeSeconds are this Service's limits; 0 means none.
 	MaxItems      int   `json:"max_items"`
 	MaxAgeSeconds int64 `json:"max_age_seconds"`
@@ -64,22 +67,22 @@ func (s *Service) Info(ctx context.Context, kind Kind) (Info, error) {
 		return Info{}, opError("info", kind, err)
 	}
 	return Info{
-		Kind: kind, Length: c.length, Evicted: c.evicted, Indexed: c.indexed,
+		Kind: kind, Length: c.length, Evicted: c.evicted, Indexed: c.indexed, InFlight: c.inflight,
 		MaxItems: s.maxItems, MaxAgeSeconds: int64(s.maxAge / time.Second),
 	}, nil
 }
 
-type counters struct{ length, indexed, evicted, pushes int64 }
+type counters struct{ length, indexed, evicted, pushes, inflight int64 }
 
 func (s *Service) counters(ctx context.Context, ks keys) (counters, error) {
-	v, err := infoScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted, ks.seq}).Int64Slice()
+	v, err := infoScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted, ks.seq, ks.inflight}).Int64Slice()
 	if err != nil {
 		return counters{}, err
 	}
-	if len(v) != 4 {
-		return counters{}, errors.New("info script answered " + strconv.Itoa(len(v)) + " values, want 4")
+	if len(v) != 5 {
+		return counters{}, errors.New("info script answered " + strconv.Itoa(len(v)) + " values, want 5")
 	}
-	return counters{length: v[0], indexed: v[1], evicted: v[2], pushes: v[3]}, nil
+	return counters{length: v[0], indexed: v[1], evicted: v[2], pushes: v[3], inflight: v[4]}, nil
 }
 
 // SweepResult is what one [Service.Sweep] did.
@@ -87,6 +90,7 @@ type SweepResult struct {
 	EvictedByCap int64 // entries over the size cap, removed from the tail
 	EvictedByAge int64 // entries older than the age limit
 	Unindexed    int64 // index entries whose entries other programs had removed
+	Recovered    int64 // claimed entries put back after WithRecoverAfter
 }
 
 // Batch sizes of a sweep: each script call does a bounded amount of work so
@@ -98,8 +102,10 @@ const (
 	hscanCount   = 500
 )
 
-// Sweep enforces the size cap and the age limit on a kind and removes index
-// entries that point at entries no longer in the list. Every removal is one
+// Sweep enforces the size cap and the age limit on a kind, puts back
+// entries claimed for a retry longer ago than [WithRecoverAfter] allows
+// (see [Service.Recover]), and removes index entries that point at entries
+// no longer in the list. Every removal is one
 // atomic step that removes only the exact entry it judged; entries changed
 // or removed by others in the meantime are left alone. Evictions are added
 // to the kind's evicted counter and logged once per sweep.
@@ -144,6 +150,11 @@ func (s *Service) sweep(ctx context.Context, ks keys, res *SweepResult) error {
 			return err
 		}
 	}
+	n, err := s.recoverKind(ctx, ks, s.recoverAfter)
+	res.Recovered += int64(n)
+	if err != nil {
+		return err
+	}
 	return s.repairIndex(ctx, ks, res)
 }
 
@@ -158,20 +169,20 @@ func (s *Service) evictOld(ctx context.Context, ks keys, res *SweepResult) error
 		if err != nil {
 			return err
 		}
-		args := []any{-1, 1}
+		args := []any{-1, 1, ""}
 		young := false
 		for i := len(raws) - 1; i >= 0; i-- {
 			it, err := decodeItem(raws[i])
 			switch {
 			case err != nil:
 			case it.FailedAt.Before(cutoff):
-				args = append(args, raws[i])
+				args = append(args, it.ID, raws[i])
 			default:
 				young = true
 			}
 		}
-		if old := len(args) - 2; old > 0 {
-			n, err := removeScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, args...).Int64()
+		if old := (len(args) - 3) / 2; old > 0 {
+			n, err := removeScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted, ks.inflight}, args...).Int64()
 			if err != nil {
 				return err
 			}

@@ -34,6 +34,18 @@ var (
 	unindexLua    string
 	unindexScript = newScript(unindexLua)
 
+	//go:embed lua/restore.lua
+	restoreLua    string
+	restoreScript = newScript(restoreLua)
+
+	//go:embed lua/release.lua
+	releaseLua    string
+	releaseScript = newScript(releaseLua)
+
+	//go:embed lua/take.lua
+	takeLua    string
+	takeScript = newScript(takeLua)
+
 	//go:embed lua/info.lua
 	infoLua    string
 	infoScript = newScript(infoLua)

@@ -36,18 +36,28 @@ type Service struct {
 	maxItems     int
 	maxAge       time.Duration
 	janitorEvery time.Duration
-	now          func() time.Time // the clock; tests replace it
-	seen         kindSet          // kinds pushed to, for the janitor
-	evictions    evictLog         // rate limit of eviction log lines
-	queues       sync.Map         // Kind -> *pushQueue, batching concurrent pushes
-	swept        func()           // called after each janitor round; for tests
+	requeuer     Requeuer
+	recoverAfter time.Duration
+	sleep        func(context.Context, time.Duration) error // the bulk pacer's wait; tests replace it
+	now          func() time.Time                           // the clock; tests replace it
+	seen         kindSet                                    // kinds pushed to, for the janitor
+	evictions    evictLog                                   // rate limit of eviction log lines
+	queues       sync.Map                                   // Kind -> *pushQueue, batching concurrent pushes
+	swept        func()                                     // called after each janitor round; for tests
 }
 
 // New returns a Service storing failures through rdb, which is typically a
 // *redis.Client or *redis.ClusterClient. By default each kind is capped at
 // [DefaultMaxItems] entries and logs go to [slog.Default].
 func New(rdb Redis, opts ...Option) *Service {
-	s := &Service{rdb: rdb, maxItems: DefaultMaxItems, janitorEvery: DefaultJanitorInterval, now: time.Now}
+	s := &Service{
+		rdb:          rdb,
+		maxItems:     DefaultMaxItems,
+		janitorEvery: DefaultJanitorInterval,
+		recoverAfter: DefaultRecoverAfter,
+		now:          time.Now,
+		sleep:        sleepCtx,
+	}
 	for _, o := range opts {
 		if o != nil {
 			o(s)
@@ -266,25 +276,33 @@ func (s *Service) PopExtractionItem(ctx context.Context, id string) (Item, error
 // many other entries are removed while that scan runs, such an entry can be
 // missed and reported as not found; it stays in the list.
 func (s *Service) Pop(ctx context.Context, kind Kind, id string) (Item, error) {
+	it, _, err := s.remove(ctx, "pop", kind, id, "")
+	return it, err
+}
+
+// remove takes the entry with the given id out of the list, and claims it
+// (moves it to the in-flight hash with the claim time) unless claim is "".
+// It returns the item and the exact stored entry.
+func (s *Service) remove(ctx context.Context, op string, kind Kind, id, claim string) (Item, string, error) {
 	if err := s.check(kind); err != nil {
-		return Item{}, err
+		return Item{}, "", err
 	}
 	if id == "" || len(id) > MaxIDLen {
-		return Item{}, errorf(ErrInvalidID, "%d bytes", len(id))
+		return Item{}, "", errorf(ErrInvalidID, "%d bytes", len(id))
 	}
 	ks := keysOf(kind)
-	raw, err := popScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.seq}, id).Text()
+	raw, err := popScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.seq, ks.inflight}, id, claim).Text()
 	switch {
 	case err == nil:
 		it, derr := decodeItem(raw)
 		if derr != nil { // the index only holds entries we encoded
-			return Item{}, opError("pop", kind, derr)
+			return Item{}, "", opError(op, kind, derr)
 		}
-		return it, nil
+		return it, raw, nil
 	case !errors.Is(err, redis.Nil):
-		return Item{}, opError("pop", kind, err)
+		return Item{}, "", opError(op, kind, err)
 	}
-	return s.removeByScan(ctx, ks, kind, id)
+	return s.removeByScan(ctx, op, ks, kind, id, claim)
 }
 
 // Paging of the fallback scan: pages overlap a little, so that a few
@@ -295,12 +313,13 @@ const (
 )
 
 // removeByScan finds an unindexed entry by reading the list from the tail
-// (oldest first), and removes the exact string it read.
-func (s *Service) removeByScan(ctx context.Context, ks keys, kind Kind, id string) (Item, error) {
+// (oldest first), and removes (and claims) the exact string it read.
+func (s *Service) removeByScan(ctx context.Context, op string, ks keys, kind Kind, id, claim string) (Item, string, error) {
 	// A plain id appears verbatim in the entry's JSON; others may be
 	// escaped there, so every entry is decoded.
 	plain := isPlainASCII(id)
 	var found Item
+	var foundRaw string
 	var removeErr error
 	err := s.eachFromTail(ctx, ks.list, func(raw string) bool {
 		if plain && !strings.Contains(raw, id) {
@@ -310,26 +329,26 @@ func (s *Service) removeByScan(ctx context.Context, ks keys, kind Kind, id strin
 		if err != nil || it.ID != id {
 			return true
 		}
-		n, err := removeScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, -1, 0, raw).Int64()
+		n, err := removeScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted, ks.inflight}, -1, 0, claim, id, raw).Int64()
 		switch {
 		case err != nil:
 			removeErr = err
 			return false
 		case n == 1:
-			found = it
+			found, foundRaw = it, raw
 			return false
 		}
 		return true // someone else removed it first; look for another copy
 	})
 	switch {
 	case removeErr != nil:
-		return Item{}, opError("pop", kind, removeErr)
+		return Item{}, "", opError(op, kind, removeErr)
 	case err != nil:
-		return Item{}, opError("pop", kind, err)
+		return Item{}, "", opError(op, kind, err)
 	case found.ID == "":
-		return Item{}, errorf(ErrNotFound, "%s id %q", kind, id)
+		return Item{}, "", errorf(ErrNotFound, "%s id %q", kind, id)
 	}
-	return found, nil
+	return found, foundRaw, nil
 }
 
 // eachFromTail calls fn with the entries of a list from the oldest to the

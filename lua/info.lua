@@ -4,12 +4,14 @@
 -- KEYS[2]  the index hash ("{scrape:dlq}:index")
 -- KEYS[3]  the evicted counter ("{scrape:dlq}:evicted")
 -- KEYS[4]  the push counter ("{scrape:dlq}:seq")
+-- KEYS[5]  the in-flight hash ("{scrape:dlq}:inflight")
 --
--- Returns {list length, index entries, evicted, pushes}.
+-- Returns {list length, index entries, evicted, pushes, in flight}.
 
 return {
   redis.call('LLEN', KEYS[1]),
   redis.call('HLEN', KEYS[2]),
   tonumber(redis.call('GET', KEYS[3]) or '0'),
   tonumber(redis.call('GET', KEYS[4]) or '0'),
+  redis.call('HLEN', KEYS[5]),
 }

@@ -1,9 +1,12 @@
--- pop.lua: remove the entry with the given id, found through the index.
+-- pop.lua: remove the entry with the given id, found through the index,
+-- and optionally claim it for a retry by moving it to the in-flight hash.
 --
 -- KEYS[1]  the DLQ list ("scrape:dlq")
 -- KEYS[2]  the index hash ("{scrape:dlq}:index"): id -> "<seq>:<entry>"
 -- KEYS[3]  the push counter ("{scrape:dlq}:seq")
+-- KEYS[4]  the in-flight hash ("{scrape:dlq}:inflight"): id -> "<claimed ms>:<entry>"
 -- ARGV[1]  the id
+-- ARGV[2]  the claim time in Unix ms, or '' to remove without a claim
 --
 -- Returns the removed entry, or false when the id is not indexed or its
 -- index entry was stale (the entry had been removed by another program; the
@@ -31,5 +34,8 @@ end
 
 if redis.call('LREM', KEYS[1], count, entry) == 0 then
   return false
+end
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[4], ARGV[1], ARGV[2] .. ':' .. entry)
 end
 return entry

@@ -1,0 +1,137 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+func TestFindPages(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		items := fillKind(t, e, 250, func(i int) string { return fmt.Sprint("e", i) })
+		var got []string
+		q := Query{Limit: 100}
+		for page := 0; ; page++ {
+			p, err := e.svc.Find(ctx, e.kind, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []int{100, 100, 50}[page]; len(p.Items) != want {
+				t.Fatalf("page %d has %d items, want %d", page, len(p.Items), want)
+			}
+			got = append(got, ids(p.Items)...)
+			if page == 0 {
+				// Pushes between pages do not make the next page repeat.
+				push(t, e, e.kind, "newer 1")
+				push(t, e, e.kind, "newer 2")
+			}
+			if p.Next == "" {
+				break
+			}
+			q.Cursor = p.Next
+		}
+		if len(got) != 250 || !unique(got) {
+			t.Fatalf("pages hold %d items (unique: %v), want 250", len(got), unique(got))
+		}
+		for i, id := range got {
+			if id != items[249-i].ID {
+				t.Fatalf("item %d is %s, want %s (newest first)", i, id, items[249-i].ID)
+			}
+		}
+		// A limit equal to what is left ends with no Next.
+		p, err := e.svc.Find(ctx, e.kind, Query{Limit: 252})
+		if err != nil || len(p.Items) != 252 || p.Next != "" {
+			t.Fatalf("Find(limit 252) = %d items, next %q, %v", len(p.Items), p.Next, err)
+		}
+		if _, err := e.svc.Find(ctx, e.kind, Query{Cursor: "bogus!"}); !errors.Is(err, ErrInvalidCursor) {
+			t.Fatalf("bogus cursor: %v", err)
+		}
+		if _, err := e.svc.Find(ctx, e.kind, Query{Limit: -1}); !errors.Is(err, ErrInvalidLimit) {
+			t.Fatalf("negative limit: %v", err)
+		}
+	})
+}
+
+func TestFilterFields(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		clk := newClock(e)
+		src, job := uuid.New(), uuid.New()
+		a, err := e.svc.Push(ctx, e.kind, src, errors.New("GET https://a.com/p/1: 503 Service Unavailable"), WithJobID(job))
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.Add(time.Hour)
+		b := push(t, e, e.kind, "GET https://a.com/p/2: 503 Service Unavailable")
+		clk.Add(time.Hour)
+		c := push(t, e, e.kind, "tls: handshake failure")
+		cases := []struct {
+			f    Filter
+			want []Item
+		}{
+			{Filter{}, []Item{c, b, a}},
+			{Filter{SourceID: src.String()}, []Item{a}},
+			{Filter{JobID: job.String()}, []Item{a}},
+			{Filter{ErrorContains: "HANDSHAKE"}, []Item{c}},
+			{Filter{Signature: Signature(b.Error)}, []Item{b, a}},
+			{Filter{FailedAfter: b.FailedAt}, []Item{c, b}},
+			{Filter{FailedBefore: b.FailedAt}, []Item{a}},
+			{Filter{FailedAfter: a.FailedAt, FailedBefore: c.FailedAt, ErrorContains: "503"}, []Item{b, a}},
+			{Filter{SourceID: "nobody"}, nil},
+		}
+		for _, tc := range cases {
+			p, err := e.svc.Find(ctx, e.kind, Query{Filter: tc.f})
+			if err != nil || fmt.Sprint(ids(p.Items)) != fmt.Sprint(ids(tc.want)) || p.Next != "" {
+				t.Errorf("Find(%+v) = %v (next %q), %v; want %v", tc.f, ids(p.Items), p.Next, err, ids(tc.want))
+			}
+			if n, err := e.svc.Count(ctx, e.kind, tc.f); err != nil || n != len(tc.want) {
+				t.Errorf("Count(%+v) = %d, %v; want %d", tc.f, n, err, len(tc.want))
+			}
+		}
+	})
+}
+
+func TestGroups(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		clk := newClock(e)
+		var last503 Item
+		for i := range 5 {
+			clk.Add(time.Second)
+			last503 = push(t, e, e.kind, fmt.Sprintf("GET https://a.com/p/%d: 503", i))
+		}
+		for i := range 2 {
+			clk.Add(time.Second)
+			push(t, e, e.kind, fmt.Sprintf("GET https://a.com/p/%d: 404", i))
+		}
+		clk.Add(time.Second)
+		tls := push(t, e, e.kind, "tls: handshake failure")
+		if err := e.Client.LPush(ctx, e.kind.Key(), "not json").Err(); err != nil {
+			t.Fatal(err)
+		}
+		gs, err := e.svc.Groups(ctx, e.kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(gs) != 3 {
+			t.Fatalf("%d groups: %+v", len(gs), gs)
+		}
+		g := gs[0]
+		if g.Signature != "GET https://a.com/<path>: 503" || g.Count != 5 || g.Sample != last503.Error ||
+			!g.Newest.Equal(last503.FailedAt) || !g.Oldest.Equal(last503.FailedAt.Add(-4*time.Second)) {
+			t.Errorf("first group = %+v", g)
+		}
+		if gs[1].Count != 2 || gs[2].Count != 1 || gs[2].Sample != tls.Error {
+			t.Errorf("groups = %+v", gs)
+		}
+		// A group's signature selects exactly its entries.
+		if n, _ := e.svc.Count(ctx, e.kind, Filter{Signature: gs[1].Signature}); n != 2 {
+			t.Errorf("Count of the 404 group = %d", n)
+		}
+	})
+}

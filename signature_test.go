@@ -1,0 +1,74 @@
+package dlq
+
+import "testing"
+
+func TestSignature(t *testing.T) {
+	cases := []struct{ in, want string }{
+		// HTTP status
+		{"GET https://a.com/p/123: 503", "GET https://a.com/<path>: 503"},
+		{"GET https://a.com/p/9: 503 Service Unavailable", "GET https://a.com/<path>: 503 Service Unavailable"},
+		{"GET https://a.com/p/9?page=2&q=x: 404 Not Found", "GET https://a.com/<path>: 404 Not Found"},
+		{"unexpected status code 429 from https://shop.example.com/api/v2/items/88", "unexpected status code 429 from https://shop.example.com/<path>"},
+		{"HTTP 500 on page 17", "HTTP 500 on page <n>"},
+		{"server returned status=502 after 3 attempts", "server returned status=502 after <n> attempts"},
+		// timeouts
+		{`Get "https://a.com/p/5": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`, `Get "https://a.com/<path>": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`},
+		{"read tcp 10.0.3.7:51234->93.184.216.34:443: i/o timeout", "read tcp <ip>-><ip>: i/o timeout"},
+		{"page load timed out after 30s", "page load timed out after <dur>"},
+		{"timeout after 1m30s waiting for selector", "timeout after <dur> waiting for selector"},
+		{"navigation timeout of 15000 ms exceeded", "navigation timeout of <n> ms exceeded"},
+		// DNS and connections
+		{"dial tcp: lookup shop-17.example.com on 127.0.0.53:53: no such host", "dial tcp: lookup shop-17.example.com on <ip>: no such host"},
+		{`Get "http://127.0.0.1:1/products/8": dial tcp 127.0.0.1:1: connect: connection refused`, `Get "http://<ip>/<path>": dial tcp <ip>: connect: connection refused`},
+		{"read: connection reset by peer", "read: connection reset by peer"},
+		// TLS
+		{"tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time 2026-11-26T21:43:52Z is after 2026-10-01T00:00:00Z", "tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time <time> is after <time>"},
+		{"remote error: tls: handshake failure", "remote error: tls: handshake failure"},
+		// robots.txt
+		{`robots.txt disallows "/products/7731" for user agent "dlqbot/1.2"`, `robots.txt disallows "<str>" for user agent "<str>"`},
+		// parse errors
+		{"extract https://a.com/p/4: no element matches selector span.price", "extract https://a.com/<path>: no element matches selector span.price"},
+		{"html: parse error at line 212, column 17", "html: parse error at line <n>, column <n>"},
+		{"strconv.ParseFloat: parsing \"12,50\": invalid syntax", "strconv.ParseFloat: parsing \"<str>\": invalid syntax"},
+		// JSON decode errors
+		{"invalid character 'o' in literal null (expecting 'u')", "invalid character '<str>' in literal null (expecting '<str>')"},
+		{"json: cannot unmarshal string into Go struct field Product.price of type float64", "json: cannot unmarshal string into Go struct field Product.price of type float64"},
+		{"unexpected end of JSON input at offset 1834", "unexpected end of JSON input at offset <n>"},
+		// LLM extraction errors
+		{"llm: openai: 429 Too Many Requests: rate limit reached for requests, retry after 20s (request id req_8f3a9c0b1d2e4f56)", "llm: openai: 429 Too Many Requests: rate limit reached for requests, retry after <dur> (request id req_<hex>)"},
+		{"llm: response missing field \"price\" for source 0c3f2a4e-8d0b-4c55-9a57-2f1f3c1b8e01", "llm: response missing field \"<str>\" for source <uuid>"},
+		{"llm: context length exceeded: 131072 tokens > 128000 limit", "llm: context length exceeded: <n> tokens > <n> limit"},
+		// ids and whitespace
+		{"job deadbeefcafe0042 failed   twice", "job <hex> failed twice"},
+		{"", ""},
+	}
+	for _, c := range cases {
+		if got := Signature(c.in); got != c.want {
+			t.Errorf("Signature(%q)\n got %q\nwant %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestSignatureGroupsAndSeparates(t *testing.T) {
+	same := [][2]string{
+		{"GET https://a.com/p/123: 503", "GET https://a.com/p/9: 503"},
+		{`Get "https://a.com/x": context deadline exceeded`, `Get "https://a.com/y/z?q=1": context deadline exceeded`},
+		{"dial tcp 10.0.0.1:443: connect: connection refused", "dial tcp 10.0.0.2:8443: connect: connection refused"},
+		{"invalid character 'o' in literal null (expecting 'u')", "invalid character 'x' in literal null (expecting 'a')"},
+	}
+	for _, p := range same {
+		if Signature(p[0]) != Signature(p[1]) {
+			t.Errorf("%q and %q differ: %q vs %q", p[0], p[1], Signature(p[0]), Signature(p[1]))
+		}
+	}
+	differ := [][2]string{
+		{"GET https://a.com/p/123: 503", "GET https://a.com/p/123: 404"},
+		{"GET https://a.com/p/1: 503", "GET https://b.com/p/1: 503"},
+		{"tls: handshake failure", "tls: bad certificate"},
+	}
+	for _, p := range differ {
+		if Signature(p[0]) == Signature(p[1]) {
+			t.Errorf("%q and %q share %q", p[0], p[1], Signature(p[0]))
+		}
+	}
+}
