@@ -305,6 +305,14 @@ func (s *Service) remove(ctx context.Context, op string, kind Kind, id, claim st
 	return s.removeByScan(ctx, op, ks, kind, id, claim)
 }
 
+// Delete removes the entry with the given id from a kind's list, like
+// [Service.Pop] but without returning it. It returns an error wrapping
+// [ErrNotFound] when there is no such entry.
+func (s *Service) Delete(ctx context.Context, kind Kind, id string) error {
+	_, _, err := s.remove(ctx, "delete", kind, id, "")
+	return err
+}
+
 // Paging of the fallback scan: pages overlap a little, so that a few
 // removals nearer the tail while the scan runs do not make it skip entries.
 const (

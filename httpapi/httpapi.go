@@ -8,8 +8,16 @@
 //
 //	GET  /dlq/stats                  {"scrape": N, "extraction": M}
 //	GET  /dlq/{kind}?limit=N         JSON array of items, newest first (limit 1..1000, default 100)
-//	POST /dlq/{kind}/{id}/retry      the retried item; 404 when there is none
+//	POST /dlq/{kind}/{id}/retry      the retried item (see dlq.Service.Retry); 404 when there
+//	                                 is none; 502 when the Requeuer failed (the item is back)
 //	GET  /dlq/{kind}/info            counters and limits of a kind (see dlq.Info)
+//	DELETE /dlq/{kind}/{id}          204; 404 when there is no such item
+//	GET  /dlq/{kind}?source_id=&job_id=&error=&signature=&failed_after=&failed_before=&cursor=
+//	                                 filtered, paged list; next page's cursor in DLQ-Next-Cursor
+//	GET  /dlq/{kind}/count?<filter>  {"count": N}
+//	GET  /dlq/{kind}/groups          failures grouped by error signature, largest first
+//	POST /dlq/{kind}/retry           bulk retry of a filter (query or JSON body), dry_run, rate
+//	POST /dlq/{kind}/delete          bulk delete; an empty filter needs all=true
 //
 // where kind is "scrape" or "extraction" (more with [WithKinds]). Errors
 // are JSON {"detail": "..."}: 400 for a bad limit or id, 404 for an unknown
@@ -91,6 +99,11 @@ func New(svc *dlq.Service, opts ...Option) http.Handler {
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}", h.list)
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/{id}/retry", h.retry)
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/info", h.info)
+	h.mux.HandleFunc("DELETE "+p+"/dlq/{kind}/{id}", h.remove)
+	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/count", h.count)
+	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/groups", h.groups)
+	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/retry", h.bulkRetry)
+	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/delete", h.bulkDelete)
 	return h
 }
 
@@ -156,6 +169,10 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if isFiltered(r.URL.Query()) {
+		h.find(w, r, kind, limit)
+		return
+	}
 	items, err := h.svc.List(r.Context(), kind, limit)
 	if err != nil {
 		h.fail(w, r, err)
@@ -172,7 +189,12 @@ func (h *handler) retry(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	it, err := h.svc.Pop(r.Context(), kind, r.PathValue("id"))
+	it, err := h.svc.Retry(r.Context(), kind, r.PathValue("id"))
+	if errors.Is(err, dlq.ErrRequeue) {
+		h.logger().WarnContext(r.Context(), "dlq/httpapi: requeue failed", "kind", string(kind), "id", r.PathValue("id"), "error", err)
+		writeError(w, http.StatusBadGateway, "requeue failed; the item is back in the DLQ")
+		return
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
