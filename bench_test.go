@@ -416,3 +416,47 @@ func benchPushWhilePopping(b *testing.B, every time.Duration) {
 	b.ReportMetric(q(0.99), "p99-µs")
 	b.ReportMetric(q(1), "max-µs")
 }
+
+func withMatch(m func(Item) bool) BulkOption { return func(c *bulkConfig) { c.match = m } }
+
+// BenchmarkBulkDelete deletes the entries matching a filter from N =
+// 100,000, for filters matching every entry, every 10th and every 100th,
+// beside one pass of LRANGE over the list in the same windows: the least
+// any bulk action must read.
+func BenchmarkBulkDelete(b *testing.B) {
+	c := benchClient(b)
+	ctx := context.Background()
+	const n = 100_000
+	for _, every := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("match=1in%d", every), func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				k := freshKind(b, c, "bulk")
+				svc := benchService(c, WithMaxItems(0))
+				ids := fill(b, svc, k, n)
+				want := map[string]bool{}
+				for i := 0; i < n; i += every {
+					want[ids[i]] = true
+				}
+				f := Filter{}
+				_ = c.ConfigResetStat(ctx).Err()
+				b.StartTimer()
+				res, err := svc.bulk(ctx, "bench", k, f, false, []BulkOption{withMatch(func(it Item) bool { return want[it.ID] })})
+				if err != nil || res.Handled != len(want) {
+					b.Fatal(res, err)
+				}
+			}
+		})
+	}
+	b.Run("raw-LRANGE-pass", func(b *testing.B) {
+		k := freshKind(b, c, "bulk-raw")
+		fill(b, benchService(c, WithMaxItems(0)), k, n)
+		for b.Loop() {
+			for off := int64(0); off < n; off += bulkRead {
+				if err := c.LRange(ctx, k.Key(), off, off+bulkRead-1).Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}

@@ -16,6 +16,7 @@ type BulkOption func(*bulkConfig)
 type bulkConfig struct {
 	dryRun bool
 	rate   float64
+	match  func(Item) bool // instead of the filter; for benchmarks
 }
 
 // DryRun makes a bulk action count the entries it would handle and touch
@@ -38,9 +39,14 @@ type BulkResult struct {
 	Failed int `json:"-"`
 }
 
-// bulkWindow is how many entries a bulk action reads and removes per
-// script call, walking from the oldest end of the list.
-const bulkWindow = 200
+// A bulk action reads the list from the oldest end, bulkRead entries at a
+// time, and sends its matches to one script call when it has bulkBatch of
+// them or has read bulkSpan entries since the last call.
+const (
+	bulkRead  = 512
+	bulkBatch = 200
+	bulkSpan  = 5000
+)
 
 // RetryMatching retries every entry of a kind that matches f, oldest
 // first, each with the no-loss rule of [Service.Retry]: it is claimed,
@@ -48,10 +54,11 @@ const bulkWindow = 200
 // unchanged. Without a Requeuer, matching entries are removed. An entry
 // whose requeue fails is not tried again in the same call.
 //
-// The list is walked from its oldest end in windows of 200 entries; each
-// window's matches are taken out in one script call that scans from the
-// tail to the window, so the whole walk costs O(N) script work in steps of
-// at most one scan. Pushes and pops may go on meanwhile. When ctx ends the
+// The list is walked from its oldest end in pages read outside any script;
+// matches are taken out in batches (200 matches, or every 5,000 entries
+// read), each one script call with one LREM scan from the nearer end, so no
+// call keeps Redis busy longer than a scan of the list and a walk of N
+// entries costs about N/5,000 + matches/200 such calls. Pushes and pops may go on meanwhile. When ctx ends the
 // walk stops between entries: entries already claimed but not requeued are
 // put back, and the error wraps ctx's.
 //
@@ -80,69 +87,89 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, requ
 			o(&cfg)
 		}
 	}
+	match := f.Match
+	if cfg.match != nil {
+		match = cfg.match
+	}
 	ks := keysOf(kind)
 	tombstone := "\x00dlq:tombstone:" + uuid.NewString()
 	pace := newPacer(s, cfg.rate)
 	seen := map[string]struct{}{} // ids matched so far: a put-back entry is not tried twice
-	var off int64                 // entries at the tail that stay
+	var off int64                 // distance from the tail of the next entry to read
+	var pending []any             // triples of distance from the tail, id, entry
+	items := map[string]Item{}
+	span := int64(0) // entries read since the last flush
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		claim := ""
+		if requeue {
+			claim = s.claimStamp()
+		}
+		args := append([]any{claim, tombstone}, pending...)
+		ids, err := takeScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.inflight}, args...).StringSlice()
+		if err != nil {
+			return err
+		}
+		raws := map[string]string{}
+		for i := 0; i+2 < len(pending); i += 3 {
+			raws[pending[i+1].(string)] = pending[i+2].(string)
+		}
+		pending, span = pending[:0], 0
+		off -= int64(len(ids)) // they were behind off
+		if !requeue {
+			res.Handled += len(ids)
+			return nil
+		}
+		return s.requeueTaken(ctx, kind, ids, items, raws, claim, pace, &res)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return res, opError(op, kind, err)
 		}
-		raws, err := s.rdb.LRange(ctx, ks.list, -(off + bulkWindow), -(off + 1)).Result()
+		raws, err := s.rdb.LRange(ctx, ks.list, -(off + bulkRead), -(off + 1)).Result()
 		if err != nil {
 			return res, opError(op, kind, err)
 		}
-		if len(raws) == 0 {
-			return res, nil
-		}
-		var pairs []any
-		items := map[string]Item{}
-		complete := true // every match in the window is in pairs
 		for i := len(raws) - 1; i >= 0; i-- {
+			pos := off + int64(len(raws)-1-i)
 			it, err := decodeItem(raws[i])
-			if err != nil || !f.Match(it) {
+			if err != nil || !match(it) {
 				continue
 			}
 			if _, dup := seen[it.ID]; dup {
 				continue
 			}
-			if cfg.rate > 0 && !cfg.dryRun && len(items) >= pace.burst() {
-				complete = false // claim no more than the pacer lets go in about a second
-				break
-			}
 			seen[it.ID] = struct{}{}
 			res.Matched++
-			pairs = append(pairs, it.ID, raws[i])
+			if cfg.dryRun {
+				continue
+			}
+			pending = append(pending, pos, it.ID, raws[i])
 			items[it.ID] = it
-		}
-		taken := 0
-		if !cfg.dryRun && len(pairs) > 0 {
-			claim := ""
-			if requeue {
-				claim = s.claimStamp()
-			}
-			args := append([]any{off, len(raws), claim, tombstone}, pairs...)
-			ids, err := takeScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.inflight}, args...).StringSlice()
-			if err != nil {
-				return res, opError(op, kind, err)
-			}
-			taken = len(ids)
-			if !requeue {
-				res.Handled += taken
-			} else if err := s.requeueTaken(ctx, kind, ids, items, pairs, claim, pace, &res); err != nil {
-				return res, opError(op, kind, err)
+			if cfg.rate > 0 && len(pending)/3 >= pace.burst() {
+				// Claim no more than the pacer lets go in about a second;
+				// what this read holds beyond pos is read again.
+				off = pos + 1
+				if err := flush(); err != nil {
+					return res, opError(op, kind, err)
+				}
+				raws = nil
+				break
 			}
 		}
-		// Move past the window once all its matches were handled; else read
-		// it again: what was taken is gone, and the rest comes next. (A match
-		// that was not found, removed by someone else, is in seen and is not
-		// looked for again.)
-		if !cfg.dryRun && (!complete || taken < len(items)) {
+		if raws == nil {
 			continue
 		}
-		off += int64(len(raws) - taken)
-		if len(raws) < bulkWindow {
+		off += int64(len(raws))
+		span += int64(len(raws))
+		if len(pending)/3 >= bulkBatch || span >= bulkSpan || len(raws) < bulkRead {
+			if err := flush(); err != nil {
+				return res, opError(op, kind, err)
+			}
+		}
+		if len(raws) < bulkRead {
 			return res, nil
 		}
 	}
@@ -150,11 +177,7 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, requ
 
 // requeueTaken requeues claimed entries one by one. When ctx ends it puts
 // the rest back and returns ctx's error.
-func (s *Service) requeueTaken(ctx context.Context, kind Kind, ids []string, items map[string]Item, pairs []any, claim string, pace *pacer, res *BulkResult) error {
-	raw := map[string]string{}
-	for i := 0; i+1 < len(pairs); i += 2 {
-		raw[pairs[i].(string)] = pairs[i+1].(string)
-	}
+func (s *Service) requeueTaken(ctx context.Context, kind Kind, ids []string, items map[string]Item, raw map[string]string, claim string, pace *pacer, res *BulkResult) error {
 	for i, id := range ids {
 		err := pace.wait(ctx)
 		if err == nil {
@@ -211,12 +234,13 @@ func newPacer(s *Service, rate float64) *pacer {
 	return p
 }
 
-// burst is how many entries to claim at once: about a second's worth.
+// burst is how many entries to claim at once: a batch, or about a
+// second's worth under a rate limit.
 func (p *pacer) burst() int {
 	if p.every <= 0 {
-		return bulkWindow
+		return bulkBatch
 	}
-	return max(1, min(bulkWindow, int(time.Second/p.every)))
+	return max(1, min(bulkBatch, int(time.Second/p.every)))
 }
 
 // wait blocks until the next requeue may start.

@@ -25,6 +25,29 @@ local function unindex(index, entry)
   end
 end
 
+-- unindex_all is unindex for many entries, in two calls: HMGET and HDEL.
+local function unindex_all(index, entries)
+  local ids, olds = {}, {}
+  for _, entry in ipairs(entries) do
+    local id = string.match(entry, '"id"%s*:%s*"([^"\\]*)"')
+    if id then
+      ids[#ids + 1] = id
+      olds[#olds + 1] = entry
+    end
+  end
+  if #ids == 0 then return end
+  local vs = redis.call('HMGET', index, unpack(ids))
+  local gone = {}
+  for i, id in ipairs(ids) do
+    if vs[i] and entry_of(vs[i]) == olds[i] then
+      gone[#gone + 1] = id
+    end
+  end
+  if #gone > 0 then
+    redis.call('HDEL', index, unpack(gone))
+  end
+end
+
 -- evict_over_cap removes entries from the tail while the list (len entries
 -- long) is longer than cap, at most `most` of them, drops their index
 -- entries, and counts them. Returns how many. It costs four calls however
@@ -36,26 +59,7 @@ local function evict_over_cap(list, index, evicted, len, cap, most)
   if over > most then over = most end
   local old = redis.call('RPOP', list, over)
   if not old or #old == 0 then return 0 end
-  local ids, olds = {}, {}
-  for _, entry in ipairs(old) do
-    local id = string.match(entry, '"id"%s*:%s*"([^"\\]*)"')
-    if id then
-      ids[#ids + 1] = id
-      olds[#olds + 1] = entry
-    end
-  end
-  if #ids > 0 then
-    local vs = redis.call('HMGET', index, unpack(ids))
-    local gone = {}
-    for i, v in ipairs(ids) do
-      if vs[i] and entry_of(vs[i]) == olds[i] then
-        gone[#gone + 1] = v
-      end
-    end
-    if #gone > 0 then
-      redis.call('HDEL', index, unpack(gone))
-    end
-  end
+  unindex_all(index, old)
   redis.call('INCRBY', evicted, #old)
   return #old
 end
