@@ -88,3 +88,62 @@ func ExampleKind() {
 	fmt.Println(dlq.Scrape.Key(), dlq.Extraction.Key(), render.Key())
 	// Output: scrape:dlq extraction:dlq render:dlq
 }
+
+// Retry hands an entry to the scrapers' own queue and removes it from the
+// DLQ only when that worked; a failed requeue leaves it in the DLQ.
+func ExampleService_Retry() {
+	rdb, stop := newRedis()
+	defer stop()
+	ctx := context.Background()
+
+	jobs := make(chan dlq.Item, 10) // stands in for the scrapers' queue
+	q := dlq.New(rdb, dlq.WithRequeuer(dlq.RequeueFunc(func(ctx context.Context, it dlq.Item) error {
+		select {
+		case jobs <- it:
+			return nil
+		default:
+			return errors.New("job queue full")
+		}
+	})))
+	failed, _ := q.PushScrapeFailure(ctx, uuid.New(), errors.New("GET https://shop.example/p/1: 503"))
+
+	it, err := q.Retry(ctx, dlq.Scrape, failed.ID)
+	fmt.Println(it.ID == failed.ID, err)
+	job := <-jobs
+	fmt.Println("requeued:", job.Error)
+
+	// The worker fails it again: one more retry on record.
+	again, _ := q.PushScrapeFailure(ctx, uuid.MustParse(job.SourceID), errors.New("still 503"), dlq.RetryOf(job))
+	fmt.Println("retry_count:", again.RetryCount)
+	// Output:
+	// true <nil>
+	// requeued: GET https://shop.example/p/1: 503
+	// retry_count: 1
+}
+
+// During an incident: the top causes, then a preview and a retry of
+// exactly one cause's entries.
+func ExampleService_Groups() {
+	rdb, stop := newRedis()
+	defer stop()
+	ctx := context.Background()
+	q := dlq.New(rdb)
+	for i, status := range []int{503, 503, 503, 404} {
+		_, _ = q.PushScrapeFailure(ctx, uuid.New(), fmt.Errorf("GET https://shop.example/p/%d: %d", i, status))
+	}
+
+	groups, _ := q.Groups(ctx, dlq.Scrape)
+	for _, g := range groups {
+		fmt.Println(g.Count, g.Signature)
+	}
+
+	top := dlq.Filter{Signature: groups[0].Signature}
+	preview, _ := q.RetryMatching(ctx, dlq.Scrape, top, dlq.DryRun())
+	res, _ := q.RetryMatching(ctx, dlq.Scrape, top, dlq.WithRate(50))
+	st, _ := q.Stats(ctx)
+	fmt.Println(preview.Matched, res.Handled, st.Scrape)
+	// Output:
+	// 3 GET https://shop.example/<path>: 503
+	// 1 GET https://shop.example/<path>: 404
+	// 3 3 1
+}

@@ -38,14 +38,15 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer closeRedis()
-	svc := dlq.New(rdb, dlq.WithMaxAge(24*time.Hour))
-
 	site, err := startSite()
 	if err != nil {
 		return err
 	}
 	defer site.close()
-	w := newWorker(svc, site.url)
+	w := newWorker(site.url)
+	// Retrying an entry (POST …/retry) runs the worker on its source again.
+	svc := dlq.New(rdb, dlq.WithMaxAge(24*time.Hour), dlq.WithRequeuer(dlq.RequeueFunc(w.requeue)))
+	w.svc = svc
 
 	// One round before serving, so the DLQ has failures to show.
 	if err := w.round(ctx); err != nil {

@@ -63,14 +63,25 @@ func TestDemo(t *testing.T) {
 					t.Errorf("no scrape failure mentions %q:\n%s", want, all)
 				}
 			}
+			// Retry runs the source again; it fails again, so the entry is
+			// replaced by a new one with one more retry on its count.
 			res, err := http.Post(base+"/dlq/scrape/"+items[0].ID+"/retry", "", nil)
 			if err != nil || res.StatusCode != 200 {
 				t.Fatalf("retry: %v %v", res, err)
 			}
 			res.Body.Close()
-			getJSON(t, base+"/dlq/stats", &st)
-			if st.Scrape != 4 {
-				t.Fatalf("after retry scrape = %d, want 4", st.Scrape)
+			var after []struct {
+				ID, Error  string
+				RetryCount int `json:"retry_count"`
+			}
+			getJSON(t, base+"/dlq/scrape", &after)
+			if len(after) != 5 || after[0].ID == items[0].ID || after[0].Error != items[0].Error || after[0].RetryCount != 1 {
+				t.Fatalf("after retry: %+v; want the retried failure recorded again with retry_count 1", after)
+			}
+			for _, it := range after {
+				if it.ID == items[0].ID {
+					t.Fatal("the retried entry is still in the DLQ")
+				}
 			}
 			if !strings.Contains(out.String(), base+"/dlq/scrape/"+items[0].ID+"/retry") {
 				t.Errorf("printed help lacks a retry URL with a real id:\n%s", out.String())

@@ -20,7 +20,6 @@ type worker struct {
 	svc     *dlq.Service
 	client  *http.Client
 	sources []source
-	rounds  int
 }
 
 type source struct {
@@ -28,9 +27,9 @@ type source struct {
 	url string
 }
 
-func newWorker(svc *dlq.Service, siteURL string) *worker {
+func newWorker(siteURL string) *worker {
 	paths := []string{"/products/1", "/products/2", "/products/3", "/products/4", "/products/5", "/api/products/6", "/products/7"}
-	w := &worker{svc: svc, client: &http.Client{Timeout: 300 * time.Millisecond}}
+	w := &worker{client: &http.Client{Timeout: 300 * time.Millisecond}}
 	for _, p := range paths {
 		w.sources = append(w.sources, source{id: uuid.NewSHA1(uuid.NameSpaceURL, []byte(p)), url: siteURL + p})
 	}
@@ -42,24 +41,37 @@ func newWorker(svc *dlq.Service, siteURL string) *worker {
 // round scrapes every source once. Only a failure to record a failure is
 // returned; scrape and extraction failures go to the DLQ.
 func (w *worker) round(ctx context.Context) error {
-	retries := w.rounds
-	w.rounds++
 	for _, src := range w.sources {
-		job := dlq.WithJobID(uuid.New())
-		body, err := w.fetch(ctx, src.url)
-		if err != nil {
-			if _, perr := w.svc.PushScrapeFailure(ctx, src.id, err, job, dlq.WithRetryCount(retries)); perr != nil {
-				return perr
-			}
-			continue
-		}
-		if err := extract(src.url, body); err != nil {
-			if _, perr := w.svc.PushExtractionFailure(ctx, src.id, err, job, dlq.WithRetryCount(retries)); perr != nil {
-				return perr
-			}
+		if err := w.scrape(ctx, src, dlq.WithJobID(uuid.New())); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// scrape scrapes and extracts one source, recording a failure with opts.
+func (w *worker) scrape(ctx context.Context, src source, opts ...dlq.PushOption) error {
+	body, err := w.fetch(ctx, src.url)
+	if err != nil {
+		_, err = w.svc.PushScrapeFailure(ctx, src.id, err, opts...)
+		return err
+	}
+	if err := extract(src.url, body); err != nil {
+		_, err = w.svc.PushExtractionFailure(ctx, src.id, err, opts...)
+		return err
+	}
+	return nil
+}
+
+// requeue is the DLQ's Requeuer: it runs the failed source again at once;
+// a new failure is recorded with one more retry on its count.
+func (w *worker) requeue(ctx context.Context, it dlq.Item) error {
+	for _, src := range w.sources {
+		if src.id.String() == it.SourceID {
+			return w.scrape(ctx, src, dlq.RetryOf(it))
+		}
+	}
+	return fmt.Errorf("unknown source %s", it.SourceID)
 }
 
 func (w *worker) loop(ctx context.Context, every time.Duration) {
