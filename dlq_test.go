@@ -36,7 +36,7 @@ type env struct {
 	*dlqtest.Backend
 	svc  *Service
 	kind Kind // a kind unique to the test
-	logs *syncBuffer
+	logs *dlqtest.LogBuffer
 }
 
 // run runs fn against every backend with a fresh service. The service logs
@@ -45,27 +45,10 @@ func run(t *testing.T, fn func(t *testing.T, e *env), opts ...Option) {
 	t.Helper()
 	kind := Kind(dlqtest.UniqueKind(t))
 	dlqtest.ForEach(t, testDB, []string{string(Scrape), string(Extraction), string(kind)}, func(t *testing.T, b *dlqtest.Backend) {
-		logs := &syncBuffer{}
+		logs := &dlqtest.LogBuffer{}
 		o := append([]Option{WithLogger(slog.New(slog.NewTextHandler(logs, nil)))}, opts...)
 		fn(t, &env{Backend: b, svc: New(b.Client, o...), kind: kind, logs: logs})
 	})
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func push(t *testing.T, e *env, k Kind, cause string, opts ...PushOption) Item {

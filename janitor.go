@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // DefaultJanitorInterval is how often [Service.Run] sweeps unless
@@ -221,39 +223,56 @@ func (s *Service) repairIndex(ctx context.Context, ks keys, res *SweepResult) er
 		return err
 	}
 
-	var stale []any
+	n, err := s.sweepHash(ctx, ks.index, unindexScript, []string{ks.index}, func(seq int64, entry string) bool {
+		if seq > c.pushes {
+			return false // pushed after the list was read
+		}
+		_, live := live[maphash.String(seed, entry)]
+		return !live
+	})
+	res.Unindexed += n
+	return err
+}
+
+// sweepHash scans a hash whose values are "<number>:<rest>" (the index, or
+// the in-flight hash) and runs script, in batches, on the field and value
+// pairs that pick selects; a value without a number gets -1. It returns the
+// sum of the script's answers.
+func (s *Service) sweepHash(ctx context.Context, key string, script *redis.Script, keys []string, pick func(num int64, rest string) bool) (int64, error) {
+	var batch []any
+	var total int64
 	flush := func() error {
-		if len(stale) == 0 {
+		if len(batch) == 0 {
 			return nil
 		}
-		n, err := unindexScript.Run(ctx, s.rdb, []string{ks.index}, stale...).Int64()
-		res.Unindexed += n
-		stale = stale[:0]
+		n, err := script.Run(ctx, s.rdb, keys, batch...).Int64()
+		total += n
+		batch = batch[:0]
 		return err
 	}
 	var cursor uint64
 	for {
-		kvs, next, err := s.rdb.HScan(ctx, ks.index, cursor, "", hscanCount).Result()
+		kvs, next, err := s.rdb.HScan(ctx, key, cursor, "", hscanCount).Result()
 		if err != nil {
-			return err
+			return total, err
 		}
 		for i := 0; i+1 < len(kvs); i += 2 {
-			id, v := kvs[i], kvs[i+1]
-			seqStr, entry, ok := strings.Cut(v, ":")
-			if seq, err := strconv.ParseInt(seqStr, 10, 64); ok && err == nil && seq > c.pushes {
-				continue // pushed after the list was read
+			numStr, rest, ok := strings.Cut(kvs[i+1], ":")
+			num, err := strconv.ParseInt(numStr, 10, 64)
+			if !ok || err != nil {
+				num = -1
 			}
-			if _, ok := live[maphash.String(seed, entry)]; ok {
+			if !pick(num, rest) {
 				continue
 			}
-			if stale = append(stale, id, v); len(stale) >= 2*unindexBatch {
+			if batch = append(batch, kvs[i], kvs[i+1]); len(batch) >= 2*unindexBatch {
 				if err := flush(); err != nil {
-					return err
+					return total, err
 				}
 			}
 		}
 		if cursor = next; cursor == 0 {
-			return flush()
+			return total, flush()
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -154,37 +153,7 @@ func (s *Service) Recover(ctx context.Context, olderThan time.Duration) (int, er
 
 func (s *Service) recoverKind(ctx context.Context, ks keys, olderThan time.Duration) (int, error) {
 	cutoff := s.now().Add(-olderThan).UnixMilli()
-	var old []any
-	total := 0
-	flush := func() error {
-		if len(old) == 0 {
-			return nil
-		}
-		n, err := restoreScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.seq, ks.inflight}, old...).Int64()
-		total += int(n)
-		old = old[:0]
-		return err
-	}
-	var cursor uint64
-	for {
-		kvs, next, err := s.rdb.HScan(ctx, ks.inflight, cursor, "", hscanCount).Result()
-		if err != nil {
-			return total, err
-		}
-		for i := 0; i+1 < len(kvs); i += 2 {
-			msStr, _, _ := strings.Cut(kvs[i+1], ":")
-			ms, err := strconv.ParseInt(msStr, 10, 64)
-			if err == nil && ms > cutoff {
-				continue
-			}
-			if old = append(old, kvs[i], kvs[i+1]); len(old) >= 2*unindexBatch {
-				if err := flush(); err != nil {
-					return total, err
-				}
-			}
-		}
-		if cursor = next; cursor == 0 {
-			return total, flush()
-		}
-	}
+	n, err := s.sweepHash(ctx, ks.inflight, restoreScript, []string{ks.list, ks.index, ks.seq, ks.inflight},
+		func(claimed int64, _ string) bool { return claimed <= cutoff })
+	return int(n), err
 }

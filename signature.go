@@ -77,42 +77,37 @@ func normalizeURL(u string) string {
 // replaceHex replaces hex ids of 8 or more digits, with at least one digit
 // and one letter, that start a word or follow an underscore (req_8f3a…).
 func replaceHex(s string) string {
-	var b strings.Builder
-	last := 0
-	for _, loc := range sigHex.FindAllStringIndex(s, -1) {
-		start, end := loc[0], loc[1]
+	return replaceEach(s, sigHex, "<hex>", func(start, end int) bool {
 		h := s[start:end]
-		if start > 0 && isAlnum(s[start-1]) ||
-			!strings.ContainsAny(h, "0123456789") || !strings.ContainsAny(h, "abcdefABCDEF") {
-			continue
-		}
-		b.WriteString(s[last:start])
-		b.WriteString("<hex>")
-		last = end
-	}
-	b.WriteString(s[last:])
-	return b.String()
+		return start > 0 && isAlnum(s[start-1]) ||
+			!strings.ContainsAny(h, "0123456789") || !strings.ContainsAny(h, "abcdefABCDEF")
+	})
 }
 
 func isAlnum(c byte) bool { return c >= '0' && c <= '9' || isWordByte(c) && c != '_' }
 
-// replaceNumbers replaces numbers with <n>, keeping HTTP status codes and
-// the numbers inside placeholders already written.
+// replaceNumbers replaces numbers with <n>, keeping HTTP status codes,
+// numbers in hostnames, and numbers that are part of a word (v2, sha256,
+// float64) or of a placeholder written already.
 func replaceNumbers(s string) string {
+	return replaceEach(s, sigNumber, "<n>", func(start, end int) bool {
+		return start > 0 && isWordByte(s[start-1]) || end < len(s) && isWordByte(s[end]) ||
+			isStatus(s, start, end) || inHostname(s, start, end)
+	})
+}
+
+// replaceEach replaces the matches of re in s with repl, except those that
+// keep(start, end) keeps.
+func replaceEach(s string, re *regexp.Regexp, repl string, keep func(start, end int) bool) string {
 	var b strings.Builder
 	last := 0
-	for _, loc := range sigNumber.FindAllStringIndex(s, -1) {
-		start, end := loc[0], loc[1]
-		// Part of a word (v2, sha256, h2c) or of a placeholder: leave it.
-		if start > 0 && isWordByte(s[start-1]) || end < len(s) && isWordByte(s[end]) {
+	for _, loc := range re.FindAllStringIndex(s, -1) {
+		if keep(loc[0], loc[1]) {
 			continue
 		}
-		if isStatus(s, start, end) || inHostname(s, start, end) {
-			continue
-		}
-		b.WriteString(s[last:start])
-		b.WriteString("<n>")
-		last = end
+		b.WriteString(s[last:loc[0]])
+		b.WriteString(repl)
+		last = loc[1]
 	}
 	b.WriteString(s[last:])
 	return b.String()

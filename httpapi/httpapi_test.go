@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -29,31 +27,14 @@ const testDB = 10
 type env struct {
 	*dlqtest.Backend
 	svc  *dlq.Service
-	logs *syncBuffer
+	logs *dlqtest.LogBuffer
 }
 
 func run(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Helper()
 	dlqtest.ForEach(t, testDB, []string{"scrape", "extraction", "render"}, func(t *testing.T, b *dlqtest.Backend) {
-		fn(t, &env{Backend: b, svc: dlq.New(b.Client), logs: &syncBuffer{}})
+		fn(t, &env{Backend: b, svc: dlq.New(b.Client), logs: &dlqtest.LogBuffer{}})
 	})
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // mounts are the ways a host mounts the handler; each is tested with every
@@ -317,7 +298,7 @@ func TestRedisDown(t *testing.T) {
 		}
 		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
 		t.Cleanup(func() { _ = c.Close() })
-		logs := &syncBuffer{}
+		logs := &dlqtest.LogBuffer{}
 		h := httpapi.New(dlq.New(c), httpapi.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 		for _, rt := range [][2]string{{"GET", "/dlq/stats"}, {"GET", "/dlq/scrape"}, {"GET", "/dlq/scrape/info"}, {"POST", "/dlq/scrape/" + uuid.NewString() + "/retry"}} {
 			r := do(t, h, rt[0], rt[1])

@@ -8,9 +8,11 @@
 package dlqtest
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
@@ -87,4 +89,24 @@ func UniqueKind(t *testing.T) string {
 		name = name[len(name)-60:]
 	}
 	return name
+}
+
+// LogBuffer is an io.Writer for a test's slog handler, safe for the
+// concurrent writes of the code under test.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns what was written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
