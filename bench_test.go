@@ -460,3 +460,41 @@ func BenchmarkBulkDelete(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPushInterleaved runs a raw LPUSH and a Push alternately, one
+// client, and reports the throughput ratio (raw time / dlq time): the two
+// see the same moment of a noisy machine, which separate benchmarks do not.
+func BenchmarkPushInterleaved(b *testing.B) {
+	c := benchClient(b)
+	ctx := context.Background()
+	for _, atCap := range []bool{true, false} {
+		b.Run(fmt.Sprintf("at-cap=%v", atCap), func(b *testing.B) {
+			raw := freshKind(b, c, "inter-raw")
+			k := freshKind(b, c, "inter-dlq")
+			svc := benchService(c, WithMaxItems(0))
+			if atCap {
+				svc = benchService(c, WithMaxItems(10_000))
+				fill(b, svc, k, 10_000)
+			}
+			entry := sampleEntry(k)
+			src := uuid.New()
+			var rawT, dlqT time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				if err := c.LPush(ctx, raw.Key(), entry).Err(); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if _, err := svc.Push(ctx, k, src, errBench); err != nil {
+					b.Fatal(err)
+				}
+				t2 := time.Now()
+				rawT += t1.Sub(t0)
+				dlqT += t2.Sub(t1)
+			}
+			b.ReportMetric(float64(rawT)/float64(dlqT), "throughput-ratio")
+			b.ReportMetric(float64(rawT.Microseconds())/float64(b.N), "raw-µs/op")
+			b.ReportMetric(float64(dlqT.Microseconds())/float64(b.N), "dlq-µs/op")
+		})
+	}
+}
