@@ -8,7 +8,7 @@ import (
 )
 
 // Pushes of one kind that arrive while another is in flight are sent
-// together in one script call (group commit): under load, workers share
+// together in one transaction (group commit): under load, workers share
 // round trips and Redis runs one script for many entries. A push that finds
 // nothing in flight is sent at once, so a lone worker waits for nobody.
 const (
@@ -143,17 +143,33 @@ func mergeContexts(batch []*pushReq) (context.Context, func()) {
 	}
 }
 
-// runPush runs the push script for a batch and logs its evictions.
+// runPush stores a batch in one MULTI/EXEC transaction: the entries at
+// the head of the list, their index entries, and the push counter. When
+// the list is then more than capSlack over its cap, the trim script evicts
+// the oldest entries down to the cap in one atomic step (it checks the
+// length itself, so concurrent pushers never evict more than the excess).
 func (s *Service) runPush(ctx context.Context, kind Kind, batch []*pushReq) error {
 	ks := keysOf(kind)
-	args := make([]any, 0, 2+2*len(batch))
-	args = append(args, s.maxItems, maxEvictPerPush+len(batch))
-	for _, r := range batch {
-		args = append(args, r.id, r.entry)
+	entries := make([]any, len(batch))
+	fields := make([]any, 0, 2*len(batch))
+	for i, r := range batch {
+		entries[i] = r.entry
+		fields = append(fields, r.id, r.entry)
 	}
-	evicted, err := pushScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted, ks.seq}, args...).Int64()
-	if err != nil {
+	tx := s.rdb.TxPipeline()
+	tx.IncrBy(ctx, ks.seq, int64(len(batch)))
+	length := tx.LPush(ctx, ks.list, entries...)
+	tx.HSet(ctx, ks.index, fields...)
+	if _, err := tx.Exec(ctx); err != nil {
 		return err
+	}
+	slack := capSlack(s.maxItems)
+	if s.maxItems <= 0 || length.Val() <= int64(s.maxItems+slack) {
+		return nil
+	}
+	evicted, err := trimScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, s.maxItems, maxEvictPerPush+slack+len(batch)).Int64()
+	if err != nil {
+		return fmt.Errorf("stored, but evicting over the cap failed (the janitor will): %w", err)
 	}
 	if evicted > 0 {
 		s.logEvicted(ctx, kind, evicted)

@@ -59,17 +59,26 @@ func TestConcurrentPushesAllLand(t *testing.T) {
 	})
 }
 
-// gatedRedis holds every EVALSHA until the test lets it through.
+// gatedRedis holds every push transaction until the test lets it through.
 type gatedRedis struct {
 	*redis.Client
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (g *gatedRedis) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
-	g.entered <- struct{}{}
-	<-g.release
-	return g.Client.EvalSha(ctx, sha, keys, args...)
+func (g *gatedRedis) TxPipeline() redis.Pipeliner {
+	return gatedPipe{Pipeliner: g.Client.TxPipeline(), g: g}
+}
+
+type gatedPipe struct {
+	redis.Pipeliner
+	g *gatedRedis
+}
+
+func (p gatedPipe) Exec(ctx context.Context) ([]redis.Cmder, error) {
+	p.g.entered <- struct{}{}
+	<-p.g.release
+	return p.Pipeliner.Exec(ctx)
 }
 
 // waitQueued waits until n pushes of kind wait behind the call in flight.
@@ -107,10 +116,6 @@ func goPush(ctx context.Context, s *Service, k Kind, cause string) chan pushResu
 
 func TestBatchedPushCancellation(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		// Load the script first, so that every call is an EVALSHA.
-		if err := pushScript.Load(context.Background(), e.Client).Err(); err != nil {
-			t.Fatal(err)
-		}
 		g := &gatedRedis{Client: e.Client, entered: make(chan struct{}), release: make(chan struct{})}
 		svc := New(g, WithLogger(e.svc.logger()))
 		bg := context.Background()

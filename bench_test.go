@@ -64,25 +64,31 @@ func freshKind(b *testing.B, c *redis.Client, name string) Kind {
 	return k
 }
 
-// fill pushes n entries through the push script in pipelines and returns
-// their ids, oldest first.
+// fill pushes n entries the way Push stores them, in pipelines of
+// transactions, and returns their ids, oldest first.
 func fill(b *testing.B, svc *Service, k Kind, n int) []string {
 	b.Helper()
 	ctx := context.Background()
 	c := svc.rdb.(*redis.Client)
-	if err := pushScript.Load(ctx, c).Err(); err != nil {
-		b.Fatal(err)
-	}
 	ks := keysOf(k)
 	ids := make([]string, 0, n)
 	for done := 0; done < n; {
 		pipe := c.Pipeline()
-		for i := 0; i < 1000 && done < n; i, done = i+1, done+1 {
+		batch := 0
+		for ; batch < 1000 && done < n; batch, done = batch+1, done+1 {
 			it := Item{ID: uuid.NewString(), SourceID: uuid.NewString(), Error: errBench.Error(), FailedAt: time.Now(), Kind: k}
-			pipe.EvalSha(ctx, pushScript.Hash(), []string{ks.list, ks.index, ks.evicted, ks.seq}, svc.maxItems, maxEvictPerPush+1, it.ID, it.appendJSON(nil))
+			entry := it.appendJSON(nil)
+			pipe.LPush(ctx, ks.list, entry)
+			pipe.HSet(ctx, ks.index, it.ID, entry)
 			ids = append(ids, it.ID)
 		}
+		pipe.IncrBy(ctx, ks.seq, int64(batch))
 		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if svc.maxItems > 0 {
+		if err := trimScript.Run(ctx, c, []string{ks.list, ks.index, ks.evicted}, svc.maxItems, n).Err(); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -212,11 +218,10 @@ func benchPopAt(b *testing.B, where string, pick func(ids []string) string) {
 		ks := keysOf(k)
 		ids := fill(b, svc, k, n)
 		id := pick(ids)
-		v, err := c.HGet(ctx, ks.index, id).Result()
+		entry, err := c.HGet(ctx, ks.index, id).Result()
 		if err != nil {
 			b.Fatal(err)
 		}
-		_, entry, _ := strings.Cut(v, ":")
 		putBack := func() {
 			if where == "oldest" {
 				err = c.RPush(ctx, ks.list, entry).Err()
@@ -224,7 +229,7 @@ func benchPopAt(b *testing.B, where string, pick func(ids []string) string) {
 				err = c.LPush(ctx, ks.list, entry).Err()
 			}
 			if err == nil {
-				err = c.HSet(ctx, ks.index, id, v).Err()
+				err = c.HSet(ctx, ks.index, id, entry).Err()
 			}
 			if err != nil {
 				b.Fatal(err)

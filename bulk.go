@@ -213,7 +213,7 @@ func (s *Service) putBack(ctx context.Context, kind Kind, ids []string, raw map[
 	}
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 	defer cancel()
-	if err := restoreScript.Run(bg, s.rdb, []string{ks.list, ks.index, ks.seq, ks.inflight}, args...).Err(); err != nil {
+	if err := restoreScript.Run(bg, s.rdb, []string{ks.list, ks.index, ks.inflight}, args...).Err(); err != nil {
 		s.logger().WarnContext(ctx, "dlq: putting claimed entries back failed; Recover will",
 			"kind", string(kind), "entries", len(ids), "error", err)
 	}

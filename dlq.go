@@ -86,7 +86,7 @@ func (k Kind) Validate() error {
 // their hash tag, so all of them hash to the list's Redis Cluster slot.
 type keys struct {
 	list     string // the wire-format list, shared with other programs
-	index    string // hash: id -> "<seq>:<the entry exactly as stored>"
+	index    string // hash: id -> the entry exactly as stored
 	evicted  string // counter of entries removed by size and age limits
 	seq      string // counter of pushes made through this library
 	inflight string // hash: id -> "<claimed ms>:<entry>" of retries under way
@@ -130,7 +130,8 @@ var (
 )
 
 // Redis is the part of a go-redis client the service uses: scripts, two
-// list reads, and HSCAN for the janitor's index check. *redis.Client, *redis.ClusterClient, *redis.Ring and
+// list reads, HSCAN for the janitor, and MULTI/EXEC transactions for
+// pushes. *redis.Client, *redis.ClusterClient, *redis.Ring and
 // redis.UniversalClient all satisfy it; so does a wrapper that embeds one of
 // them, which is how tests inject faults.
 type Redis interface {
@@ -138,4 +139,5 @@ type Redis interface {
 	LLen(ctx context.Context, key string) *redis.IntCmd
 	LRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
 	HScan(ctx context.Context, key string, cursor uint64, match string, count int64) *redis.ScanCmd
+	TxPipeline() redis.Pipeliner
 }

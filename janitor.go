@@ -5,7 +5,6 @@ import (
 	"errors"
 	"hash/maphash"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -199,14 +198,20 @@ func (s *Service) evictOld(ctx context.Context, ks keys, res *SweepResult) error
 	}
 }
 
+// repairGrace is how recent an index entry's failed_at may be for the
+// repair to leave it alone: it may have been pushed after the list was
+// read, by a process whose clock is a little behind.
+const repairGrace = time.Minute
+
 // repairIndex drops index entries whose entries are gone from the list
-// (removed by another program). It reads the push counter, then the whole
-// list, then the index; index entries of pushes counted after the read
-// began are not judged, and one is only dropped if it is unchanged since it
-// was read. If other entries are removed while the list is read, a live
-// entry can be missed and lose its index entry: it stays in the list, and
-// Pop still finds it by scanning.
+// (removed by another program). It reads the whole list, then the index;
+// index entries whose failed_at is within repairGrace of the read are not
+// judged, and one is only dropped if it is unchanged since it was read. If
+// other entries are removed while the list is read, a live entry can be
+// missed and lose its index entry: it stays in the list, and Pop still
+// finds it by scanning.
 func (s *Service) repairIndex(ctx context.Context, ks keys, res *SweepResult) error {
+	recent := s.now().Add(-repairGrace)
 	c, err := s.counters(ctx, ks)
 	if err != nil {
 		return err
@@ -222,23 +227,21 @@ func (s *Service) repairIndex(ctx context.Context, ks keys, res *SweepResult) er
 	}); err != nil {
 		return err
 	}
-
-	n, err := s.sweepHash(ctx, ks.index, unindexScript, []string{ks.index}, func(seq int64, entry string) bool {
-		if seq > c.pushes {
-			return false // pushed after the list was read
+	n, err := s.sweepHash(ctx, ks.index, unindexScript, []string{ks.index}, func(_, entry string) bool {
+		if _, ok := live[maphash.String(seed, entry)]; ok {
+			return false
 		}
-		_, live := live[maphash.String(seed, entry)]
-		return !live
+		it, err := decodeItem(entry)
+		return err != nil || !it.FailedAt.After(recent)
 	})
 	res.Unindexed += n
 	return err
 }
 
-// sweepHash scans a hash whose values are "<number>:<rest>" (the index, or
-// the in-flight hash) and runs script, in batches, on the field and value
-// pairs that pick selects; a value without a number gets -1. It returns the
-// sum of the script's answers.
-func (s *Service) sweepHash(ctx context.Context, key string, script *redis.Script, keys []string, pick func(num int64, rest string) bool) (int64, error) {
+// sweepHash scans a hash (the index, or the in-flight hash) and runs
+// script, in batches, on the field and value pairs that pick selects. It
+// returns the sum of the script's answers.
+func (s *Service) sweepHash(ctx context.Context, key string, script *redis.Script, keys []string, pick func(field, value string) bool) (int64, error) {
 	var batch []any
 	var total int64
 	flush := func() error {
@@ -257,12 +260,7 @@ func (s *Service) sweepHash(ctx context.Context, key string, script *redis.Scrip
 			return total, err
 		}
 		for i := 0; i+1 < len(kvs); i += 2 {
-			numStr, rest, ok := strings.Cut(kvs[i+1], ":")
-			num, err := strconv.ParseInt(numStr, 10, 64)
-			if !ok || err != nil {
-				num = -1
-			}
-			if !pick(num, rest) {
+			if !pick(kvs[i], kvs[i+1]) {
 				continue
 			}
 			if batch = append(batch, kvs[i], kvs[i+1]); len(batch) >= 2*unindexBatch {

@@ -25,9 +25,12 @@ func WithLogger(l *slog.Logger) Option {
 // counted per kind, and logged at warning level: never silently.
 const DefaultMaxItems = 100_000
 
-// WithMaxItems caps each kind's list at n entries; a push beyond the cap
-// evicts the oldest entries. n <= 0 turns the cap off, and the lists grow
-// until Redis runs out of memory.
+// WithMaxItems caps each kind's list at n entries: a push that takes the
+// list more than 1% over n (at most 256 entries over) evicts the oldest
+// entries down to n, so a list at its cap pays for a trim once every so
+// many pushes rather than on each. Below 100 the cap is exact. No entry is
+// evicted while the list holds n or fewer. n <= 0 turns the cap off, and
+// the lists grow until Redis runs out of memory.
 func WithMaxItems(n int) Option {
 	return func(s *Service) {
 		if n < 0 {
@@ -36,6 +39,9 @@ func WithMaxItems(n int) Option {
 		s.maxItems = n
 	}
 }
+
+// capSlack is how far over the cap a list may grow before a push trims it.
+func capSlack(maxItems int) int { return min(maxItems/100, 256) }
 
 // PushOption sets optional fields of a pushed failure.
 type PushOption func(*Item)

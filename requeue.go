@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -73,8 +74,8 @@ const restoreTimeout = 10 * time.Second
 //
 // The entry moves atomically from the list to the kind's in-flight hash
 // before the Requeuer runs, and only its success ends the claim. If the
-// Requeuer returns an error or panics, the entry goes back to the head of
-// the list unchanged (same id, same stored string) and Retry returns an
+// Requeuer returns an error or panics, the entry goes back to the tail of
+// the list (among the entries of its age) unchanged (same id, same stored string) and Retry returns an
 // error wrapping [ErrRequeue] and the Requeuer's error. If the process dies
 // in between, [Service.Recover] (which the janitor runs) puts it back. The
 // guarantee is at-least-once: an entry is never lost, and is requeued twice
@@ -104,7 +105,7 @@ func (s *Service) requeueClaimed(ctx context.Context, kind Kind, it Item, claime
 	if rerr := s.callRequeuer(ctx, it); rerr != nil {
 		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 		defer cancel()
-		_, err := restoreScript.Run(bg, s.rdb, []string{ks.list, ks.index, ks.seq, ks.inflight}, it.ID, claimed).Int64()
+		_, err := restoreScript.Run(bg, s.rdb, []string{ks.list, ks.index, ks.inflight}, it.ID, claimed).Int64()
 		if err != nil {
 			return fmt.Errorf("dlq: retry %s %s: %w: %w (putting it back failed too: %v; Recover will)", kind, it.ID, ErrRequeue, rerr, err)
 		}
@@ -153,7 +154,11 @@ func (s *Service) Recover(ctx context.Context, olderThan time.Duration) (int, er
 
 func (s *Service) recoverKind(ctx context.Context, ks keys, olderThan time.Duration) (int, error) {
 	cutoff := s.now().Add(-olderThan).UnixMilli()
-	n, err := s.sweepHash(ctx, ks.inflight, restoreScript, []string{ks.list, ks.index, ks.seq, ks.inflight},
-		func(claimed int64, _ string) bool { return claimed <= cutoff })
+	n, err := s.sweepHash(ctx, ks.inflight, restoreScript, []string{ks.list, ks.index, ks.inflight},
+		func(_, v string) bool {
+			ms, _, _ := strings.Cut(v, ":")
+			claimed, err := strconv.ParseInt(ms, 10, 64)
+			return err != nil || claimed <= cutoff
+		})
 	return int(n), err
 }

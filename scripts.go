@@ -14,10 +14,6 @@ var (
 	//go:embed lua/lib.lua
 	libLua string
 
-	//go:embed lua/push.lua
-	pushLua    string
-	pushScript = newScript(pushLua)
-
 	//go:embed lua/pop.lua
 	popLua    string
 	popScript = newScript(popLua)

@@ -291,7 +291,7 @@ func (s *Service) remove(ctx context.Context, op string, kind Kind, id, claim st
 		return Item{}, "", errorf(ErrInvalidID, "%d bytes", len(id))
 	}
 	ks := keysOf(kind)
-	raw, err := popScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.seq, ks.inflight}, id, claim).Text()
+	raw, err := popScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.inflight}, id, claim).Text()
 	switch {
 	case err == nil:
 		it, derr := decodeItem(raw)

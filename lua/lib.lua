@@ -1,26 +1,21 @@
 -- lib.lua: helpers prepended to every script of the package (scripts.go).
 -- It touches no keys of its own; the scripts pass theirs in.
 --
--- The index hash maps an entry's id to "<seq>:<entry>": the push's number
--- (from the push counter) and the entry exactly as stored in the list, so
--- that LREM can remove it without a scan to find it.
+-- The index hash maps an entry's id to the entry exactly as stored in the
+-- list, so that LREM can remove it without a scan to find it.
 
--- entry_of returns the entry of an index value "<seq>:<entry>".
-local function entry_of(v)
-  local sep = string.find(v, ':', 1, true)
-  if not sep then return nil end
-  return string.sub(v, sep + 1)
+-- id_of reads an entry's id with a pattern rather than cjson, whose error
+-- handling differs between Redis and miniredis. A wrong match is harmless:
+-- the index is only changed where its value equals the entry.
+local function id_of(entry)
+  return string.match(entry, '"id"%s*:%s*"([^"\\]*)"')
 end
 
 -- unindex drops the index entry of a removed entry, but only if the index
--- points at exactly that entry. The id is read with a pattern rather than
--- cjson, whose error handling differs between Redis and miniredis; a wrong
--- match is harmless, since the index value must hold the entry.
+-- points at exactly that entry.
 local function unindex(index, entry)
-  local id = string.match(entry, '"id"%s*:%s*"([^"\\]*)"')
-  if not id then return end
-  local v = redis.call('HGET', index, id)
-  if v and entry_of(v) == entry then
+  local id = id_of(entry)
+  if id and redis.call('HGET', index, id) == entry then
     redis.call('HDEL', index, id)
   end
 end
@@ -29,7 +24,7 @@ end
 local function unindex_all(index, entries)
   local ids, olds = {}, {}
   for _, entry in ipairs(entries) do
-    local id = string.match(entry, '"id"%s*:%s*"([^"\\]*)"')
+    local id = id_of(entry)
     if id then
       ids[#ids + 1] = id
       olds[#olds + 1] = entry
@@ -39,13 +34,29 @@ local function unindex_all(index, entries)
   local vs = redis.call('HMGET', index, unpack(ids))
   local gone = {}
   for i, id in ipairs(ids) do
-    if vs[i] and entry_of(vs[i]) == olds[i] then
+    if vs[i] == olds[i] then
       gone[#gone + 1] = id
     end
   end
   if #gone > 0 then
     redis.call('HDEL', index, unpack(gone))
   end
+end
+
+-- stamp turns an entry's failed_at into a number of seconds that grows
+-- with time (not an exact epoch: months count 31 days, offsets are ignored),
+-- with its fraction, or nil. Only its order matters.
+local function stamp(entry)
+  if not entry then return nil end
+  local y, mo, d, h, mi, s, frac = string.match(entry,
+    '"failed_at"%s*:%s*"(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d):(%d%d)([%.%d]*)')
+  if not y then return nil end
+  local t = (((((tonumber(y) - 2000) * 12 + tonumber(mo)) * 31 + tonumber(d)) * 24
+    + tonumber(h)) * 60 + tonumber(mi)) * 60 + tonumber(s)
+  if #frac > 1 then
+    t = t + (tonumber('0' .. frac) or 0)
+  end
+  return t
 end
 
 -- evict_over_cap removes entries from the tail while the list (len entries
@@ -63,3 +74,4 @@ local function evict_over_cap(list, index, evicted, len, cap, most)
   redis.call('INCRBY', evicted, #old)
   return #old
 end
+

@@ -2,7 +2,7 @@
 -- drop their index entries, and optionally claim them for a retry.
 --
 -- KEYS[1]  the DLQ list ("scrape:dlq")
--- KEYS[2]  the index hash ("{scrape:dlq}:index"): id -> "<seq>:<entry>"
+-- KEYS[2]  the index hash ("{scrape:dlq}:index"): id -> entry
 -- KEYS[3]  the evicted counter ("{scrape:dlq}:evicted")
 -- KEYS[4]  the in-flight hash ("{scrape:dlq}:inflight"): id -> "<claimed ms>:<entry>"
 -- ARGV[1]  LREM count: 1 scans from the head, -1 from the tail

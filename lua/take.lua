@@ -4,7 +4,7 @@
 -- so that a batch costs one LREM scan, never one scan per entry.
 --
 -- KEYS[1]  the DLQ list ("scrape:dlq")
--- KEYS[2]  the index hash ("{scrape:dlq}:index"): id -> "<seq>:<entry>"
+-- KEYS[2]  the index hash ("{scrape:dlq}:index"): id -> entry
 -- KEYS[3]  the in-flight hash ("{scrape:dlq}:inflight"): id -> "<claimed ms>:<entry>"
 -- ARGV[1]  the claim time in Unix ms, or '' to remove without a claim
 -- ARGV[2]  a tombstone: a string no entry can equal

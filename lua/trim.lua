@@ -1,7 +1,7 @@
 -- trim.lua: evict entries from the tail while the list is over its cap.
 --
 -- KEYS[1]  the DLQ list ("scrape:dlq")
--- KEYS[2]  the index hash ("{scrape:dlq}:index"): id -> "<seq>:<entry>"
+-- KEYS[2]  the index hash ("{scrape:dlq}:index"): id -> entry
 -- KEYS[3]  the evicted counter ("{scrape:dlq}:evicted")
 -- ARGV[1]  the size cap; 0 means none
 -- ARGV[2]  the most entries this call may evict

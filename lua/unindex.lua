@@ -1,7 +1,7 @@
 -- unindex.lua: drop index entries whose entries the janitor found missing
 -- from the list, if they are unchanged since it read them.
 --
--- KEYS[1]  the index hash ("{scrape:dlq}:index"): id -> "<seq>:<entry>"
+-- KEYS[1]  the index hash ("{scrape:dlq}:index"): id -> entry
 -- ARGV     pairs of id and the index value read
 --
 -- Returns how many index entries were dropped.
