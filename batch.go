@@ -40,7 +40,7 @@ func (s *Service) queue(k Kind) *pushQueue {
 	return q.(*pushQueue)
 }
 
-// store writes one entry through the push script, alone or batched with
+// store writes one entry, alone or batched with
 // concurrent pushes of the same kind.
 func (s *Service) store(ctx context.Context, kind Kind, id string, entry []byte) error {
 	q := s.queue(kind)
@@ -169,7 +169,10 @@ func (s *Service) runPush(ctx context.Context, kind Kind, batch []*pushReq) erro
 	}
 	evicted, err := trimScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, s.maxItems, maxEvictPerPush+slack+len(batch)).Int64()
 	if err != nil {
-		return fmt.Errorf("stored, but evicting over the cap failed (the janitor will): %w", err)
+		// The push is recorded; failing it would make callers push again.
+		s.logger().WarnContext(ctx, "dlq: evicting over the cap failed; the janitor will",
+			"kind", string(kind), "error", err)
+		return nil
 	}
 	if evicted > 0 {
 		s.logEvicted(ctx, kind, evicted)

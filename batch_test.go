@@ -190,3 +190,43 @@ func causes(t *testing.T, e *env, k Kind) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// scriptsDown fails every script call, as a Redis with scripting disabled
+// or a proxy that refuses EVAL would.
+type scriptsDown struct{ *redis.Client }
+
+func (scriptsDown) EvalSha(ctx context.Context, _ string, _ []string, _ ...any) *redis.Cmd {
+	cmd := redis.NewCmd(ctx)
+	cmd.SetErr(errors.New("ERR scripts refused"))
+	return cmd
+}
+
+func (s scriptsDown) Eval(ctx context.Context, src string, keys []string, args ...any) *redis.Cmd {
+	return s.EvalSha(ctx, "", keys, args...)
+}
+
+// TestPushSucceedsWhenTheTrimFails: the transaction stored the entry; a
+// failed trim is logged and left to the janitor, not reported as a failed
+// push (which would make callers push the failure twice).
+func TestPushSucceedsWhenTheTrimFails(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		svc := New(scriptsDown{e.Client}, WithMaxItems(1), WithLogger(e.svc.logger()))
+		for i := range 3 {
+			if _, err := svc.Push(ctx, e.kind, uuid.New(), fmt.Errorf("e%d", i)); err != nil {
+				t.Fatalf("push %d: %v", i, err)
+			}
+		}
+		if n := len(rawList(t, e, e.kind)); n != 3 {
+			t.Fatalf("%d entries stored, want 3", n)
+		}
+		if !strings.Contains(e.logs.String(), "evicting over the cap failed") {
+			t.Fatalf("the failed trim was not logged:\n%s", e.logs)
+		}
+		res, err := New(e.Client, WithMaxItems(1)).Sweep(ctx, e.kind)
+		if err != nil || res.EvictedByCap != 2 || len(rawList(t, e, e.kind)) != 1 {
+			t.Fatalf("janitor after failed trims: %+v, %v", res, err)
+		}
+		checkIndex(t, e, e.kind)
+	})
+}

@@ -103,15 +103,19 @@ func (s *Service) PushExtractionFailure(ctx context.Context, sourceID uuid.UUID,
 // cause returns an error wrapping [ErrNilCause] and writes nothing; an
 // invalid kind returns one wrapping [ErrInvalidKind].
 //
-// Pushes of one kind that arrive while another is in flight share one
-// script call (group commit), so many workers pushing at once cost Redis
-// one round trip per batch. If ctx ends while a push waits for its batch,
+// The entry and its index entry are written in one MULTI/EXEC
+// transaction. Pushes of one kind that arrive while another is in flight
+// share one transaction (group commit), so many workers pushing at once
+// cost Redis one round trip per batch. If ctx ends while a push waits for its batch,
 // Push returns ctx's error: a push still queued wrote nothing; one whose
 // batch was already sent says so in the error ("may have been recorded"),
 // and its entry is in Redis if the batch succeeded.
 //
-// When the list is over its cap (see [WithMaxItems]) the same atomic step
-// evicts the oldest entries and adds them to the kind's evicted counter.
+// When the push takes the list over its cap (see [WithMaxItems]), Push
+// then runs the trim script, which evicts the oldest entries atomically and
+// adds them to the kind's evicted counter. If that second step fails, the
+// push still succeeds (it is recorded), the failure is logged, and the
+// janitor trims later.
 // Evictions are logged at warning level: the first at once, later ones at
 // most every 10 seconds per kind, each line with the number evicted since
 // the previous one.
