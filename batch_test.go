@@ -61,13 +61,13 @@ func TestConcurrentPushesAllLand(t *testing.T) {
 
 // gatedRedis holds every push transaction until the test lets it through.
 type gatedRedis struct {
-	*redis.Client
+	redis.UniversalClient
 	entered chan struct{}
 	release chan struct{}
 }
 
 func (g *gatedRedis) TxPipeline() redis.Pipeliner {
-	return gatedPipe{Pipeliner: g.Client.TxPipeline(), g: g}
+	return gatedPipe{Pipeliner: g.UniversalClient.TxPipeline(), g: g}
 }
 
 type gatedPipe struct {
@@ -116,7 +116,7 @@ func goPush(ctx context.Context, s *Service, k Kind, cause string) chan pushResu
 
 func TestBatchedPushCancellation(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		g := &gatedRedis{Client: e.Client, entered: make(chan struct{}), release: make(chan struct{})}
+		g := &gatedRedis{UniversalClient: e.Client, entered: make(chan struct{}), release: make(chan struct{})}
 		svc := New(g, WithLogger(e.svc.logger()))
 		bg := context.Background()
 
@@ -193,7 +193,7 @@ func causes(t *testing.T, e *env, k Kind) string {
 
 // scriptsDown fails every script call, as a Redis with scripting disabled
 // or a proxy that refuses EVAL would.
-type scriptsDown struct{ *redis.Client }
+type scriptsDown struct{ redis.UniversalClient }
 
 func (scriptsDown) EvalSha(ctx context.Context, _ string, _ []string, _ ...any) *redis.Cmd {
 	cmd := redis.NewCmd(ctx)

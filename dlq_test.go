@@ -611,3 +611,30 @@ func slot(key string) uint16 {
 	}
 	return crc % 16384
 }
+
+// TestEveryKeyInTheListSlot asks the server (on a cluster) or CRC16 (on
+// the others) for the slot of every key the library can touch.
+func TestEveryKeyInTheListSlot(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		slotOf := func(key string) int64 {
+			if !e.Cluster {
+				return int64(slot(key))
+			}
+			n, err := e.Client.ClusterKeySlot(ctx, key).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for _, k := range []Kind{Scrape, Extraction, e.kind} {
+			ks := keysOf(k)
+			want := slotOf(ks.list)
+			for _, key := range ks.all() {
+				if got := slotOf(key); got != want {
+					t.Errorf("%s is in slot %d, %s in %d", key, got, ks.list, want)
+				}
+			}
+		}
+	})
+}

@@ -112,7 +112,7 @@ func TestRoutes(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		for name, m := range mounts(e) {
 			t.Run(name, func(t *testing.T) {
-				if err := e.Client.Del(context.Background(), dlqtest.Keys("scrape", "extraction")...).Err(); err != nil {
+				if err := dlqtest.Clean(context.Background(), e.Client, "scrape", "extraction"); err != nil {
 					t.Fatal(err)
 				}
 				p := m.prefix

@@ -1,10 +1,12 @@
 // Package dlqtest runs the project's tests against every Redis backend at
-// hand: an in-process miniredis always, and a real redis-server when
-// DLQ_TEST_REDIS_ADDR is set (host:port).
+// hand: an in-process miniredis always, a real redis-server when
+// DLQ_TEST_REDIS_ADDR is set (host:port), and a real Redis Cluster when
+// DLQ_TEST_REDIS_CLUSTER is set (host:port,host:port,…).
 //
 // Tests on a real server use a database of their package's own (so packages
 // tested in parallel do not meet) and delete exactly the keys they may have
-// written, before and after each test; nothing is flushed.
+// written, before and after each test; nothing is flushed. A cluster has
+// one database only: run the packages one at a time (go test -p 1).
 package dlqtest
 
 import (
@@ -19,25 +21,31 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// AddrEnv names the environment variable with a real Redis address.
-const AddrEnv = "DLQ_TEST_REDIS_ADDR"
+// Environment variables naming real Redis servers.
+const (
+	AddrEnv    = "DLQ_TEST_REDIS_ADDR"
+	ClusterEnv = "DLQ_TEST_REDIS_CLUSTER"
+)
 
 // Backend is one Redis a test runs against.
 type Backend struct {
 	Name   string
-	Client *redis.Client
+	Client redis.UniversalClient
 	// Mini is the in-process server, or nil for a real Redis. Tests that
 	// need to fast-forward time or simulate an outage use it.
 	Mini *miniredis.Miniredis
+	// Cluster is set for a Redis Cluster.
+	Cluster bool
 }
 
 // Real reports whether the backend is a real redis-server.
 func (b *Backend) Real() bool { return b.Mini == nil }
 
-// ForEach runs fn as a subtest once per backend: "miniredis", and "redis"
-// when DLQ_TEST_REDIS_ADDR is set. db is the database the package uses on a
-// real server; kinds are the DLQ kinds (e.g. "scrape") whose keys the test
-// may write, deleted before and after it.
+// ForEach runs fn as a subtest once per backend: "miniredis", "redis" when
+// DLQ_TEST_REDIS_ADDR is set, and "cluster" when DLQ_TEST_REDIS_CLUSTER is.
+// db is the database the package uses on a real server; kinds are the DLQ
+// kinds (e.g. "scrape") whose keys the test may write, deleted before and
+// after it.
 func ForEach(t *testing.T, db int, kinds []string, fn func(t *testing.T, b *Backend)) {
 	t.Helper()
 	t.Run("miniredis", func(t *testing.T) {
@@ -46,26 +54,49 @@ func ForEach(t *testing.T, db int, kinds []string, fn func(t *testing.T, b *Back
 		t.Cleanup(func() { _ = c.Close() })
 		fn(t, &Backend{Name: "miniredis", Client: c, Mini: m})
 	})
-	addr := os.Getenv(AddrEnv)
-	if addr == "" {
-		return
+	if addr := os.Getenv(AddrEnv); addr != "" {
+		t.Run("redis", func(t *testing.T) {
+			c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
+			runReal(t, AddrEnv+"="+addr, c, kinds, func() { fn(t, &Backend{Name: "redis", Client: c}) })
+		})
 	}
-	t.Run("redis", func(t *testing.T) {
-		c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
-		t.Cleanup(func() { _ = c.Close() })
-		ctx := context.Background()
-		if err := c.Ping(ctx).Err(); err != nil {
-			t.Fatalf("%s=%s: %v", AddrEnv, addr, err)
+	if addrs := os.Getenv(ClusterEnv); addrs != "" {
+		t.Run("cluster", func(t *testing.T) {
+			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
+			runReal(t, ClusterEnv+"="+addrs, c, kinds, func() { fn(t, &Backend{Name: "cluster", Client: c, Cluster: true}) })
+		})
+	}
+}
+
+// runReal checks a real backend, cleans the test's keys around run, and
+// closes the client after.
+func runReal(t *testing.T, name string, c redis.UniversalClient, kinds []string, run func()) {
+	t.Helper()
+	t.Cleanup(func() { _ = c.Close() })
+	ctx := context.Background()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	clean := func() {
+		if err := Clean(ctx, c, kinds...); err != nil {
+			t.Errorf("cleaning test keys: %v", err)
 		}
-		clean := func() {
-			if err := c.Del(ctx, Keys(kinds...)...).Err(); err != nil {
-				t.Errorf("cleaning test keys: %v", err)
-			}
+	}
+	clean()
+	t.Cleanup(clean)
+	run()
+}
+
+// Clean deletes every key the library may write for the given kinds, one
+// DEL per kind (a kind's keys share a cluster slot; different kinds' may
+// not).
+func Clean(ctx context.Context, c redis.UniversalClient, kinds ...string) error {
+	for _, k := range kinds {
+		if err := c.Del(ctx, Keys(k)...).Err(); err != nil {
+			return err
 		}
-		clean()
-		t.Cleanup(clean)
-		fn(t, &Backend{Name: "redis", Client: c})
-	})
+	}
+	return nil
 }
 
 // Keys lists every key the library may write for the given kinds.
