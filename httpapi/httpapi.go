@@ -35,8 +35,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"path"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/dlqkit/dlq"
 )
@@ -124,6 +127,21 @@ func (h *handler) logger() *slog.Logger {
 // ServeHTTP routes the request, answering unknown paths and wrong methods
 // with JSON errors rather than the mux's plain text.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(r.URL.RawQuery) > maxQueryBytes {
+		writeError(w, http.StatusRequestURITooLong, fmt.Sprintf("query string over %d bytes", maxQueryBytes))
+		return
+	}
+	if q, err := url.ParseQuery(r.URL.RawQuery); err != nil || !validUTF8(q) {
+		writeError(w, http.StatusBadRequest, "query string is not valid URL-encoded UTF-8")
+		return
+	}
+	// ServeMux would redirect an unclean path (/dlq/scrape//retry) to its
+	// clean form, which for a POST can be another route: a bulk retry of
+	// everything. Unclean paths are not found instead.
+	if p := r.URL.Path; p == "" || path.Clean(p) != p {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
 	if _, pattern := h.mux.Handler(r); pattern != "" {
 		h.mux.ServeHTTP(w, r)
 		return
@@ -137,6 +155,23 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeError(w, http.StatusNotFound, "not found")
+}
+
+// maxQueryBytes bounds a request's query string.
+const maxQueryBytes = 8 << 10
+
+func validUTF8(q url.Values) bool {
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // statusRecorder keeps the status and headers of an answer and drops its

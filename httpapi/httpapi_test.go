@@ -255,6 +255,13 @@ func TestBadRequests(t *testing.T) {
 			{"POST", "/dlq/stats", 405, "GET, HEAD"},
 			{"DELETE", "/dlq/scrape", 405, "GET, HEAD"},
 			{"GET", "/dlq/scrape/x/retry", 405, "POST"},
+			// An empty id must not become POST /dlq/scrape/retry, a bulk
+			// retry of everything, by the mux's redirect to the clean path.
+			{"POST", "/dlq/scrape//retry", 404, ""},
+			{"GET", "/dlq/./stats", 404, ""},
+			{"GET", "/dlq/scrape?error=" + strings.Repeat("x", 9000), 414, ""},
+			{"GET", "/dlq/scrape?error=%ff", 400, ""},
+			{"GET", "/dlq/scrape?%zz", 400, ""},
 		}
 		for _, c := range cases {
 			r := do(t, h, c.method, c.target)

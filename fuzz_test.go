@@ -1,0 +1,73 @@
+package dlq
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// FuzzDecodeItem feeds arbitrary bytes, as another program might store
+// them, to the entry decoder: it never panics, fails only with
+// ErrMalformed, and what it accepts encodes to the seven wire keys and
+// decodes back to the same item.
+func FuzzDecodeItem(f *testing.F) {
+	for _, s := range append(pythonEntries,
+		`not json`, `{}`, `[]`, `null`, `{"id": ""}`, `{"id": "x", "failed_at": "yesterday"}`,
+		`{"id":"a","failed_at":"2026-11-26T21:43:52Z","retry_count":1e400}`,
+		`{"id":"a","failed_at":"2026-11-26T21:43:52Z","job_id":5}`,
+		`{"id":"\ud800","failed_at":"2026-11-26 21:43:52","error":"\u0000"}`,
+	) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		it, err := decodeItem(string(data))
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		enc := it.appendJSON(nil)
+		var m map[string]any
+		if err := json.Unmarshal(enc, &m); err != nil || len(m) != 7 {
+			t.Fatalf("re-encoded %q: %v, %d keys", enc, err, len(m))
+		}
+		back, err := decodeItem(string(enc))
+		if err != nil {
+			t.Fatalf("re-encoded entry does not decode: %v: %s", err, enc)
+		}
+		if want := it.FailedAt.Truncate(time.Microsecond); !back.FailedAt.Equal(want) {
+			t.Fatalf("failed_at %v came back as %v, want %v", it.FailedAt, back.FailedAt, want)
+		}
+		if utf8.ValidString(it.ID) && back.ID != it.ID {
+			t.Fatalf("id %q came back as %q", it.ID, back.ID)
+		}
+	})
+}
+
+// FuzzSignature: any text gets a signature without panicking, on one
+// line, and texts that differ only in a number share it.
+func FuzzSignature(f *testing.F) {
+	for _, s := range []string{"GET https://a.com/p/1: 503", `Get "http://[::1]:80/x": EOF`, "x\n\ty", "0x", "é 12 ü", "\xff\xfe"} {
+		f.Add(s, uint16(7))
+	}
+	f.Fuzz(func(t *testing.T, text string, n uint16) {
+		sig := Signature(text)
+		if strings.ContainsAny(sig, "\n\t") {
+			t.Fatalf("Signature(%q) = %q spans lines", text, sig)
+		}
+		a := Signature("page " + itoa(int(n)) + " of " + text)
+		b := Signature("page " + itoa(int(n)+1) + " of " + text)
+		if a != b {
+			t.Fatalf("numbers %d and %d give %q and %q", n, n+1, a, b)
+		}
+	})
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
