@@ -12,10 +12,13 @@ package dlqtest
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -140,4 +143,67 @@ func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// Server is a redis-server a test starts, stops and starts again, with an
+// append-only file so that what it acknowledged survives a restart.
+type Server struct {
+	t    *testing.T
+	Addr string
+	dir  string
+	cmd  *exec.Cmd
+}
+
+// StartServer starts a redis-server on a free loopback port, stopped when
+// the test ends. Without a redis-server binary the test is skipped, except
+// in CI (CI=true), where that is a failure.
+func StartServer(t *testing.T) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis-server not found in CI: %v", err)
+		}
+		t.Skip("redis-server not found; install it (apt-get install redis-server) to run this test")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	s := &Server{t: t, Addr: addr, dir: t.TempDir()}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Start starts the server (again) and waits until it answers PING.
+func (s *Server) Start() {
+	s.t.Helper()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	s.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", s.dir,
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always")
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("redis-server on %s did not start", s.Addr)
+		}
+		time.Sleep(20 * time.Millisecond) // waiting for a process to come up
+	}
+}
+
+// Stop stops the server abruptly (SIGKILL): what it acknowledged is in
+// its append-only file, fsynced on every write.
+func (s *Server) Stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
 }
