@@ -129,6 +129,12 @@ func TestGroups(t *testing.T) {
 		if gs[1].Count != 2 || gs[2].Count != 1 || gs[2].Sample != tls.Error {
 			t.Errorf("groups = %+v", gs)
 		}
+		// The newest 4 entries: the malformed one (left out), the TLS
+		// failure and the two 404s.
+		recent, err := e.svc.RecentGroups(ctx, e.kind, 4)
+		if err != nil || len(recent) != 2 || recent[0].Count != 2 || recent[1].Sample != tls.Error {
+			t.Errorf("RecentGroups(4) = %+v, %v", recent, err)
+		}
 		// A group's signature selects exactly its entries.
 		if n, _ := e.svc.Count(ctx, e.kind, Filter{Signature: gs[1].Signature}); n != 2 {
 			t.Errorf("Count of the 404 group = %d", n)

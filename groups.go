@@ -21,11 +21,28 @@ type Group struct {
 // Pass a group's Signature in a [Filter] to list, count, retry or delete
 // exactly its entries.
 func (s *Service) Groups(ctx context.Context, kind Kind) ([]Group, error) {
+	return s.groups(ctx, kind, 0)
+}
+
+// RecentGroups is [Service.Groups] over the newest n entries only: a cheap
+// view of what is failing now, for dashboards that refresh often on a
+// large DLQ. n <= 0 means the whole list.
+func (s *Service) RecentGroups(ctx context.Context, kind Kind, n int) ([]Group, error) {
+	return s.groups(ctx, kind, n)
+}
+
+func (s *Service) groups(ctx context.Context, kind Kind, newest int) ([]Group, error) {
 	if err := s.check(kind); err != nil {
 		return nil, err
 	}
 	byID := map[string]*Group{}
-	err := s.eachUnique(ctx, keysOf(kind).list, func(it Item, _ string) bool {
+	each := s.eachUnique
+	if newest > 0 {
+		each = func(ctx context.Context, key string, fn func(Item, string) bool) error {
+			return s.eachNewest(ctx, key, newest, fn)
+		}
+	}
+	err := each(ctx, keysOf(kind).list, func(it Item, _ string) bool {
 		sig := Signature(it.Error)
 		g := byID[sig]
 		if g == nil {
@@ -58,4 +75,25 @@ func (s *Service) Groups(ctx context.Context, kind Kind) ([]Group, error) {
 		return out[i].Signature < out[j].Signature
 	})
 	return out, nil
+}
+
+// eachNewest calls fn with the well-formed entries among the newest n of a
+// list, newest first.
+func (s *Service) eachNewest(ctx context.Context, key string, n int, fn func(Item, string) bool) error {
+	for off := int64(0); off < int64(n); off += scanPage {
+		stop := min(off+scanPage, int64(n)) - 1
+		raws, err := s.rdb.LRange(ctx, key, off, stop).Result()
+		if err != nil {
+			return err
+		}
+		for _, raw := range raws {
+			if it, err := decodeItem(raw); err == nil && !fn(it, raw) {
+				return nil
+			}
+		}
+		if int64(len(raws)) < stop-off+1 {
+			return nil
+		}
+	}
+	return nil
 }
