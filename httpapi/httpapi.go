@@ -24,8 +24,14 @@
 // kind, id or path, 405 (with Allow) for a wrong method, 500 for a Redis
 // failure (the cause is logged, not sent).
 //
+// GET /dlq/ is a dashboard page for operators: counts, top causes, the
+// newest failures with retry and discard buttons, a filter and paging. It
+// uses the JSON routes above for every action.
+//
 // The handler does no authentication: wrap it in the host's own middleware
-// (see the package examples).
+// (see the package examples). It refuses cross-site POST and DELETE
+// requests with 403 (net/http's CrossOriginProtection), and WithReadOnly
+// turns every change off.
 package httpapi
 
 import (
@@ -37,6 +43,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -77,11 +84,28 @@ func WithKinds(kinds ...dlq.Kind) Option {
 }
 
 type handler struct {
-	svc    *dlq.Service
-	log    *slog.Logger
-	prefix string
-	kinds  map[dlq.Kind]bool
-	mux    *http.ServeMux
+	svc      *dlq.Service
+	log      *slog.Logger
+	prefix   string
+	kinds    map[dlq.Kind]bool
+	readOnly bool
+	mux      *http.ServeMux
+}
+
+// kindList is the kinds served, the seed kinds first.
+func (h *handler) kindList() []dlq.Kind {
+	out := []dlq.Kind{dlq.Scrape, dlq.Extraction}
+	var extra []string
+	for k := range h.kinds {
+		if k != dlq.Scrape && k != dlq.Extraction {
+			extra = append(extra, string(k))
+		}
+	}
+	sort.Strings(extra)
+	for _, k := range extra {
+		out = append(out, dlq.Kind(k))
+	}
+	return out
 }
 
 // New returns a handler serving svc. See the package documentation for the
@@ -98,6 +122,7 @@ func New(svc *dlq.Service, opts ...Option) http.Handler {
 		}
 	}
 	p := h.prefix
+	h.mux.HandleFunc("GET "+p+"/dlq/{$}", h.dashboard)
 	h.mux.HandleFunc("GET "+p+"/dlq/stats", h.stats)
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}", h.list)
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/{id}/retry", h.retry)
@@ -107,7 +132,15 @@ func New(svc *dlq.Service, opts ...Option) http.Handler {
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/groups", h.groups)
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/retry", h.bulkRetry)
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/delete", h.bulkDelete)
-	return h
+
+	// Cross-site POST and DELETE requests (a form or script on another
+	// site riding on an operator's session) are refused with 403; see
+	// http.CrossOriginProtection.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, "cross-origin request refused")
+	}))
+	return cop.Handler(h)
 }
 
 // Register mounts the handler on mux under prefix ("/api/v1"), so that
@@ -127,6 +160,10 @@ func (h *handler) logger() *slog.Logger {
 // ServeHTTP routes the request, answering unknown paths and wrong methods
 // with JSON errors rather than the mux's plain text.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions {
+		writeError(w, http.StatusForbidden, "this DLQ view is read-only")
+		return
+	}
 	if len(r.URL.RawQuery) > maxQueryBytes {
 		writeError(w, http.StatusRequestURITooLong, fmt.Sprintf("query string over %d bytes", maxQueryBytes))
 		return
@@ -138,7 +175,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// ServeMux would redirect an unclean path (/dlq/scrape//retry) to its
 	// clean form, which for a POST can be another route: a bulk retry of
 	// everything. Unclean paths are not found instead.
-	if p := r.URL.Path; p == "" || path.Clean(p) != p {
+	if p := r.URL.Path; p == "" || cleanPath(p) != p {
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
@@ -155,6 +192,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeError(w, http.StatusNotFound, "not found")
+}
+
+// cleanPath is path.Clean, keeping a trailing slash (the dashboard is at
+// /dlq/).
+func cleanPath(p string) string {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
 }
 
 // maxQueryBytes bounds a request's query string.
