@@ -61,7 +61,7 @@ func run(ctx context.Context, cfg config) error {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", httpapi.New(svc)))
 	mux.HandleFunc("GET /{$}", func(rw http.ResponseWriter, r *http.Request) {
-		http.Redirect(rw, r, "/api/v1/dlq/stats", http.StatusFound)
+		http.Redirect(rw, r, "/api/v1/dlq/", http.StatusFound)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
@@ -121,11 +121,13 @@ func printHelp(ctx context.Context, out io.Writer, svc *dlq.Service, base, redis
 		id = items[0].ID
 	}
 	fmt.Fprintf(out, `dlq demo: API on %s (%s)
-the demo worker has recorded its first failures; try:
+the demo worker has recorded its first failures.
+dashboard: %s/dlq/
+or try:
   curl -s %s/dlq/stats
   curl -s '%s/dlq/scrape?limit=5'
   curl -s '%s/dlq/extraction?limit=5'
   curl -s -X POST %s/dlq/scrape/%s/retry
 Ctrl-C stops.
-`, base, redisName, base, base, base, base, id)
+`, base, redisName, base, base, base, base, base, id)
 }

@@ -87,6 +87,15 @@ func TestDemo(t *testing.T) {
 				t.Errorf("printed help lacks a retry URL with a real id:\n%s", out.String())
 			}
 
+			res, err = http.Get(base + "/dlq/")
+			if err != nil || res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+				t.Fatalf("dashboard: %v %v", res, err)
+			}
+			res.Body.Close()
+			if !strings.Contains(out.String(), "dashboard: "+base+"/dlq/") {
+				t.Errorf("printed help lacks the dashboard URL:\n%s", out.String())
+			}
+
 			cancel()
 			if err := <-done; err != nil {
 				t.Fatalf("shutdown: %v", err)
