@@ -186,6 +186,21 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+
+	// The same page on a phone.
+	if err := chromedp.Run(bctx,
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(url),
+		chromedp.WaitVisible(`tr[data-id]`, chromedp.ByQuery),
+		chromedp.FullScreenshot(&shot, 100),
+	); err != nil {
+		t.Fatal(err)
+	}
+	phone := filepath.Join(dir, "dlq-dashboard-phone.png")
+	if err := os.WriteFile(phone, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot at phone width: %s", phone)
 	if err := chromedp.Cancel(bctx); err != nil {
 		t.Logf("closing Chromium: %v", err)
 	}
