@@ -18,9 +18,10 @@ const (
 
 // pushQueue holds the pushes of one kind waiting for the call in flight.
 type pushQueue struct {
-	mu      sync.Mutex
-	busy    bool // a call for this kind is in flight
-	waiting []*pushReq
+	mu       sync.Mutex
+	busy     bool // a call for this kind is in flight
+	waiting  []*pushReq
+	trimming atomic.Bool // a trim of this kind runs in the background
 }
 
 type pushReq struct {
@@ -147,7 +148,8 @@ func mergeContexts(batch []*pushReq) (context.Context, func()) {
 // the head of the list, their index entries, and the push counter. When
 // the list is then more than capSlack over its cap, the trim script evicts
 // the oldest entries down to the cap in one atomic step (it checks the
-// length itself, so concurrent pushers never evict more than the excess).
+// length itself, so concurrent trims never evict more than the excess):
+// in the background for caps of 100 and more, at once for smaller ones.
 func (s *Service) runPush(ctx context.Context, kind Kind, batch []*pushReq) error {
 	ks := keysOf(kind)
 	entries := make([]any, len(batch))
@@ -167,15 +169,42 @@ func (s *Service) runPush(ctx context.Context, kind Kind, batch []*pushReq) erro
 	if s.maxItems <= 0 || length.Val() <= int64(s.maxItems+slack) {
 		return nil
 	}
-	evicted, err := trimScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, s.maxItems, maxEvictPerPush+slack+len(batch)).Int64()
+	if slack == 0 {
+		s.trim(ctx, kind, maxEvictPerPush+len(batch)) // small caps are exact
+		return nil
+	}
+	// The push is done; the trim runs beside it, one per kind at a time,
+	// so the pusher does not wait for a second round trip.
+	q := s.queue(kind)
+	if q.trimming.CompareAndSwap(false, true) {
+		s.trims.Add(1)
+		go func() {
+			defer s.trims.Done()
+			defer q.trimming.Store(false)
+			bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+			defer cancel()
+			// Pushes go on meanwhile: trim until a call finds less to do
+			// than it may.
+			for most := maxEvictPerPush + slack + len(batch); s.trim(bg, kind, most) == int64(most); {
+			}
+		}()
+	}
+	return nil
+}
+
+// trim runs the trim script once, logs what it evicted and returns how
+// many. A failure is logged, not returned: the push it follows is recorded,
+// and the janitor trims later.
+func (s *Service) trim(ctx context.Context, kind Kind, most int) int64 {
+	ks := keysOf(kind)
+	evicted, err := trimScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, s.maxItems, most).Int64()
 	if err != nil {
-		// The push is recorded; failing it would make callers push again.
 		s.logger().WarnContext(ctx, "dlq: evicting over the cap failed; the janitor will",
 			"kind", string(kind), "error", err)
-		return nil
+		return 0
 	}
 	if evicted > 0 {
 		s.logEvicted(ctx, kind, evicted)
 	}
-	return nil
+	return evicted
 }

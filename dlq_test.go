@@ -551,6 +551,30 @@ func TestSizeCap(t *testing.T) {
 	}, WithMaxItems(5))
 }
 
+// TestLargeCapTrimsInTheBackground: from a cap of 100 the list may grow 1%
+// over it before a trim, which runs beside the push.
+func TestLargeCapTrimsInTheBackground(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		var last []string
+		for i := range 250 {
+			last = append(last, push(t, e, e.kind, fmt.Sprint("e", i)).ID)
+		}
+		e.svc.trims.Wait()
+		info, err := e.svc.Info(ctx, e.kind)
+		if err != nil || info.Length < 100 || info.Length > 101 || info.Evicted != 250-info.Length {
+			t.Fatalf("Info = %+v, %v; want 100 or 101 entries and the rest evicted", info, err)
+		}
+		items := mustList(t, e)
+		for i, it := range items {
+			if it.ID != last[249-i] {
+				t.Fatalf("item %d is %s, want the newest entries kept", i, it.ID)
+			}
+		}
+		checkIndex(t, e, e.kind)
+	}, WithMaxItems(100))
+}
+
 func TestStaleIndexEntry(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		ctx := context.Background()

@@ -181,6 +181,7 @@ func TestIndexLeakFree(t *testing.T) {
 				}
 			}
 		}
+		e.svc.trims.Wait() // evictions past the cap run in the background
 		// Before the sweep, index entries of externally removed entries
 		// are stale; the sweep must find exactly those, once they are
 		// older than repairGrace (they might belong to pushes racing the

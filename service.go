@@ -43,6 +43,7 @@ type Service struct {
 	seen         kindSet                                    // kinds pushed to, for the janitor
 	evictions    evictLog                                   // rate limit of eviction log lines
 	queues       sync.Map                                   // Kind -> *pushQueue, batching concurrent pushes
+	trims        sync.WaitGroup                             // background trims under way; tests wait on it
 	swept        func()                                     // called after each janitor round; for tests
 }
 
