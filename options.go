@@ -26,10 +26,11 @@ func WithLogger(l *slog.Logger) Option {
 const DefaultMaxItems = 100_000
 
 // WithMaxItems caps each kind's list at n entries: a push that takes the
-// list more than 1% over n (at most 256 entries over) evicts the oldest
-// entries down to n, so a list at its cap pays for a trim once every so
-// many pushes rather than on each. Below 100 the cap is exact. No entry is
-// evicted while the list holds n or fewer. n <= 0 turns the cap off, and
+// list more than 1% over n (at most 256 entries over) starts a trim that
+// evicts the oldest entries down to n. For n of 100 and more the trim runs
+// in the background, one per kind at a time, so the list can briefly hold
+// a few hundred entries more than n; below 100 the push trims itself and
+// the cap is exact. No entry is evicted while the list holds n or fewer. n <= 0 turns the cap off, and
 // the lists grow until Redis runs out of memory.
 func WithMaxItems(n int) Option {
 	return func(s *Service) {

@@ -112,11 +112,11 @@ func (s *Service) PushExtractionFailure(ctx context.Context, sourceID uuid.UUID,
 // batch was already sent says so in the error ("may have been recorded"),
 // and its entry is in Redis if the batch succeeded.
 //
-// When the push takes the list over its cap (see [WithMaxItems]), Push
-// then runs the trim script, which evicts the oldest entries atomically and
-// adds them to the kind's evicted counter. If that second step fails, the
-// push still succeeds (it is recorded), the failure is logged, and the
-// janitor trims later.
+// When the push takes the list over its cap (see [WithMaxItems]), a trim
+// evicts the oldest entries atomically and adds them to the kind's evicted
+// counter; for caps of 100 and more it runs in the background. If the trim
+// fails, the push still succeeds (it is recorded), the failure is logged,
+// and the janitor trims later.
 // Evictions are logged at warning level: the first at once, later ones at
 // most every 10 seconds per kind, each line with the number evicted since
 // the previous one.
