@@ -477,16 +477,7 @@ func TestContextAndRedisErrors(t *testing.T) {
 
 func TestRedisDown(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		// A client whose server went away (or, on a real Redis, one
-		// pointed at a port nobody listens on), retrying nothing.
-		addr := "127.0.0.1:1"
-		if !e.Real() {
-			addr = e.Mini.Addr()
-			e.Mini.Close()
-		}
-		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
-		t.Cleanup(func() { _ = c.Close() })
-		e.svc = New(c)
+		e.svc = New(e.Down(t))
 		ctx := context.Background()
 		calls := map[string]func() error{
 			"push":  func() error { _, err := e.svc.PushScrapeFailure(ctx, uuid.New(), errors.New("x")); return err },

@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/dlqkit/dlq"
 	"github.com/dlqkit/dlq/httpapi"
@@ -298,13 +297,8 @@ func TestExtraKind(t *testing.T) {
 
 func TestRedisDown(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		addr := "127.0.0.1:1"
-		if !e.Real() {
-			addr = e.Mini.Addr()
-			e.Mini.Close()
-		}
-		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
-		t.Cleanup(func() { _ = c.Close() })
+		c := e.Down(t)
+		addr := c.Options().Addr
 		logs := &dlqtest.LogBuffer{}
 		h := httpapi.New(dlq.New(c), httpapi.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 		for _, rt := range [][2]string{{"GET", "/dlq/stats"}, {"GET", "/dlq/scrape"}, {"GET", "/dlq/scrape/info"}, {"POST", "/dlq/scrape/" + uuid.NewString() + "/retry"}} {

@@ -102,6 +102,21 @@ func Clean(ctx context.Context, c redis.UniversalClient, kinds ...string) error 
 	return nil
 }
 
+// Down returns a client of a Redis that went away, retrying nothing:
+// the backend's own miniredis, closed, or on a real backend a loopback
+// port nobody listens on.
+func (b *Backend) Down(t *testing.T) *redis.Client {
+	t.Helper()
+	addr := "127.0.0.1:1"
+	if b.Mini != nil {
+		addr = b.Mini.Addr()
+		b.Mini.Close()
+	}
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // Keys lists every key the library may write for the given kinds.
 func Keys(kinds ...string) []string {
 	var ks []string
