@@ -180,16 +180,28 @@ func (s *Service) runPush(ctx context.Context, kind Kind, batch []*pushReq) erro
 		s.trims.Add(1)
 		go func() {
 			defer s.trims.Done()
-			defer q.trimming.Store(false)
 			bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 			defer cancel()
-			// Pushes go on meanwhile: trim until a call finds less to do
-			// than it may.
-			for most := maxEvictPerPush + slack + len(batch); s.trim(bg, kind, most) == int64(most); {
-			}
+			s.trimInBackground(bg, q, kind, maxEvictPerPush+slack+len(batch))
 		}()
 	}
 	return nil
+}
+
+// trimInBackground trims a kind while pushes go on, then hands the flag
+// back; a push that found the flag taken left its excess to this trim, so
+// the length is checked once more after the flag is free.
+func (s *Service) trimInBackground(ctx context.Context, q *pushQueue, kind Kind, most int) {
+	limit := int64(s.maxItems + capSlack(s.maxItems))
+	for {
+		for s.trim(ctx, kind, most) == int64(most) {
+		}
+		q.trimming.Store(false)
+		n, err := s.rdb.LLen(ctx, kind.Key()).Result()
+		if err != nil || n <= limit || !q.trimming.CompareAndSwap(false, true) {
+			return
+		}
+	}
 }
 
 // trim runs the trim script once, logs what it evicted and returns how
