@@ -5,51 +5,63 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Pushes of one kind that arrive while another is in flight are sent
 // together in one transaction (group commit): under load, workers share
-// round trips and Redis runs one script for many entries. A push that finds
-// nothing in flight is sent at once, so a lone worker waits for nobody.
+// round trips and Redis runs one LPUSH and one HSET for many entries. A
+// push that finds nothing in flight is sent at once, so a lone worker waits
+// for nobody.
 const (
 	maxBatchEntries = 64
 	maxBatchBytes   = 1 << 20
 )
 
-// pushQueue holds the pushes of one kind waiting for the call in flight.
-type pushQueue struct {
-	mu       sync.Mutex
-	busy     bool // a call for this kind is in flight
-	waiting  []*pushReq
+// kindState is what a Service keeps per kind it has pushed to: the kind's
+// keys, the pushes waiting for the one in flight, whether a background trim
+// runs, and the evictions not logged yet. The janitor sweeps the kinds that
+// have one.
+type kindState struct {
+	keys keys
+
+	mu      sync.Mutex // guards busy and waiting
+	busy    bool       // a push transaction for this kind is in flight
+	waiting []*pushReq
+
 	trimming atomic.Bool // a trim of this kind runs in the background
+
+	logMu    sync.Mutex // guards lastLog and unlogged
+	lastLog  time.Time
+	unlogged int64
 }
 
 type pushReq struct {
 	ctx   context.Context
 	id    string
 	entry []byte
-	taken bool          // in a call already; guarded by pushQueue.mu
+	taken bool          // in a call already; guarded by kindState.mu
 	done  chan struct{} // closed when err is set
 	err   error
 }
 
-func (s *Service) queue(k Kind) *pushQueue {
-	if q, ok := s.queues.Load(k); ok {
-		return q.(*pushQueue)
+func (s *Service) state(k Kind) *kindState {
+	if st, ok := s.kinds.Load(k); ok {
+		return st.(*kindState)
 	}
-	q, _ := s.queues.LoadOrStore(k, &pushQueue{})
-	return q.(*pushQueue)
+	st, _ := s.kinds.LoadOrStore(k, &kindState{keys: keysOf(k)})
+	return st.(*kindState)
 }
 
 // store writes one entry, alone or batched with
 // concurrent pushes of the same kind.
 func (s *Service) store(ctx context.Context, kind Kind, id string, entry []byte) error {
-	q := s.queue(kind)
+	q := s.state(kind)
 	q.mu.Lock()
 	if !q.busy {
 		q.busy = true
 		q.mu.Unlock()
-		err := s.runPush(ctx, kind, []*pushReq{{id: id, entry: entry}})
+		err := s.runPush(ctx, kind, q, []*pushReq{{id: id, entry: entry}})
 		s.handOff(q, kind)
 		return err
 	}
@@ -80,7 +92,7 @@ func (s *Service) store(ctx context.Context, kind Kind, id string, entry []byte)
 }
 
 // handOff ends a call: with pushes waiting, a drainer sends them.
-func (s *Service) handOff(q *pushQueue, kind Kind) {
+func (s *Service) handOff(q *kindState, kind Kind) {
 	q.mu.Lock()
 	if len(q.waiting) == 0 {
 		q.busy = false
@@ -92,7 +104,7 @@ func (s *Service) handOff(q *pushQueue, kind Kind) {
 }
 
 // drain sends waiting pushes in batches until none are left.
-func (s *Service) drain(q *pushQueue, kind Kind) {
+func (s *Service) drain(q *kindState, kind Kind) {
 	for {
 		q.mu.Lock()
 		if len(q.waiting) == 0 {
@@ -112,7 +124,7 @@ func (s *Service) drain(q *pushQueue, kind Kind) {
 		q.mu.Unlock()
 
 		ctx, release := mergeContexts(batch)
-		err := s.runPush(ctx, kind, batch)
+		err := s.runPush(ctx, kind, q, batch)
 		release()
 		for _, r := range batch {
 			r.err = err
@@ -150,8 +162,8 @@ func mergeContexts(batch []*pushReq) (context.Context, func()) {
 // the oldest entries down to the cap in one atomic step (it checks the
 // length itself, so concurrent trims never evict more than the excess):
 // in the background for caps of 100 and more, at once for smaller ones.
-func (s *Service) runPush(ctx context.Context, kind Kind, batch []*pushReq) error {
-	ks := keysOf(kind)
+func (s *Service) runPush(ctx context.Context, kind Kind, q *kindState, batch []*pushReq) error {
+	ks := q.keys
 	entries := make([]any, len(batch))
 	fields := make([]any, 0, 2*len(batch))
 	for i, r := range batch {
@@ -175,7 +187,6 @@ func (s *Service) runPush(ctx context.Context, kind Kind, batch []*pushReq) erro
 	}
 	// The push is done; the trim runs beside it, one per kind at a time,
 	// so the pusher does not wait for a second round trip.
-	q := s.queue(kind)
 	if q.trimming.CompareAndSwap(false, true) {
 		s.trims.Add(1)
 		go func() {
@@ -191,7 +202,7 @@ func (s *Service) runPush(ctx context.Context, kind Kind, batch []*pushReq) erro
 // trimInBackground trims a kind while pushes go on, then hands the flag
 // back; a push that found the flag taken left its excess to this trim, so
 // the length is checked once more after the flag is free.
-func (s *Service) trimInBackground(ctx context.Context, q *pushQueue, kind Kind, most int) {
+func (s *Service) trimInBackground(ctx context.Context, q *kindState, kind Kind, most int) {
 	limit := int64(s.maxItems + capSlack(s.maxItems))
 	for {
 		for s.trim(ctx, kind, most) == int64(most) {
@@ -208,8 +219,7 @@ func (s *Service) trimInBackground(ctx context.Context, q *pushQueue, kind Kind,
 // many. A failure is logged, not returned: the push it follows is recorded,
 // and the janitor trims later.
 func (s *Service) trim(ctx context.Context, kind Kind, most int) int64 {
-	ks := keysOf(kind)
-	evicted, err := trimScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, s.maxItems, most).Int64()
+	evicted, err := s.trimOnce(ctx, s.state(kind).keys, most)
 	if err != nil {
 		s.logger().WarnContext(ctx, "dlq: evicting over the cap failed; the janitor will",
 			"kind", string(kind), "error", err)
@@ -219,4 +229,10 @@ func (s *Service) trim(ctx context.Context, kind Kind, most int) int64 {
 		s.logEvicted(ctx, kind, evicted)
 	}
 	return evicted
+}
+
+// trimOnce evicts at most `most` entries from the tail while the list is
+// over its cap, in one atomic script call.
+func (s *Service) trimOnce(ctx context.Context, ks keys, most int) (int64, error) {
+	return trimScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, s.maxItems, most).Int64()
 }

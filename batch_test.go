@@ -84,7 +84,7 @@ func (p gatedPipe) Exec(ctx context.Context) ([]redis.Cmder, error) {
 // waitQueued waits until n pushes of kind wait behind the call in flight.
 func waitQueued(t *testing.T, s *Service, k Kind, n int) {
 	t.Helper()
-	q := s.queue(k)
+	q := s.state(k)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		q.mu.Lock()

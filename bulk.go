@@ -91,14 +91,14 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, requ
 	if cfg.match != nil {
 		match = cfg.match
 	}
-	ks := keysOf(kind)
+	ks := s.state(kind).keys
 	tombstone := "\x00dlq:tombstone:" + uuid.NewString()
 	pace := newPacer(s, cfg.rate)
 	seen := map[string]struct{}{} // ids matched so far: a put-back entry is not tried twice
 	var off int64                 // distance from the tail of the next entry to read
-	var pending []any             // triples of distance from the tail, id, entry
-	items := map[string]Item{}
-	span := int64(0) // entries read since the last flush
+	var pending []any             // triples of distance from the tail, id, entry, for take.lua
+	batch := map[string]taken{}   // the same entries by id
+	span := int64(0)              // entries read since the last flush
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
@@ -112,17 +112,14 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, requ
 		if err != nil {
 			return err
 		}
-		raws := map[string]string{}
-		for i := 0; i+2 < len(pending); i += 3 {
-			raws[pending[i+1].(string)] = pending[i+2].(string)
-		}
-		pending, span = pending[:0], 0
+		took := batch
+		pending, batch, span = pending[:0], map[string]taken{}, 0
 		off -= int64(len(ids)) // they were behind off
 		if !requeue {
 			res.Handled += len(ids)
 			return nil
 		}
-		return s.requeueTaken(ctx, kind, ids, items, raws, claim, pace, &res)
+		return s.requeueTaken(ctx, kind, ids, took, claim, pace, &res)
 	}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -132,6 +129,7 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, requ
 		if err != nil {
 			return res, opError(op, kind, err)
 		}
+		reread := false
 		for i := len(raws) - 1; i >= 0; i-- {
 			pos := off + int64(len(raws)-1-i)
 			it, err := decodeItem(raws[i])
@@ -147,24 +145,24 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, requ
 				continue
 			}
 			pending = append(pending, pos, it.ID, raws[i])
-			items[it.ID] = it
-			if cfg.rate > 0 && len(pending)/3 >= pace.burst() {
+			batch[it.ID] = taken{it, raws[i]}
+			if cfg.rate > 0 && len(batch) >= pace.burst() {
 				// Claim no more than the pacer lets go in about a second;
 				// what this read holds beyond pos is read again.
 				off = pos + 1
 				if err := flush(); err != nil {
 					return res, opError(op, kind, err)
 				}
-				raws = nil
+				reread = true
 				break
 			}
 		}
-		if raws == nil {
+		if reread {
 			continue
 		}
 		off += int64(len(raws))
 		span += int64(len(raws))
-		if len(pending)/3 >= bulkBatch || span >= bulkSpan || len(raws) < bulkRead {
+		if len(batch) >= bulkBatch || span >= bulkSpan || len(raws) < bulkRead {
 			if err := flush(); err != nil {
 				return res, opError(op, kind, err)
 			}
@@ -175,21 +173,27 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, requ
 	}
 }
 
+// taken is an entry a bulk action read and sent to take.lua.
+type taken struct {
+	item Item
+	raw  string // exactly as stored
+}
+
 // requeueTaken requeues claimed entries one by one. When ctx ends it puts
 // the rest back and returns ctx's error.
-func (s *Service) requeueTaken(ctx context.Context, kind Kind, ids []string, items map[string]Item, raw map[string]string, claim string, pace *pacer, res *BulkResult) error {
+func (s *Service) requeueTaken(ctx context.Context, kind Kind, ids []string, batch map[string]taken, claim string, pace *pacer, res *BulkResult) error {
 	for i, id := range ids {
 		err := pace.wait(ctx)
 		if err == nil {
 			err = ctx.Err()
 		}
 		if err != nil {
-			s.putBack(ctx, kind, ids[i:], raw, claim)
+			s.putBack(ctx, kind, ids[i:], batch, claim)
 			return err
 		}
-		if err := s.requeueClaimed(ctx, kind, items[id], claim+":"+raw[id]); err != nil {
+		if err := s.requeueClaimed(ctx, kind, batch[id].item, claim+":"+batch[id].raw); err != nil {
 			if !errors.Is(err, ErrRequeue) {
-				s.putBack(ctx, kind, ids[i+1:], raw, claim)
+				s.putBack(ctx, kind, ids[i+1:], batch, claim)
 				return err
 			}
 			res.Failed++
@@ -202,14 +206,14 @@ func (s *Service) requeueTaken(ctx context.Context, kind Kind, ids []string, ite
 
 // putBack returns claimed entries to the DLQ, even after ctx ended; what it
 // cannot put back, Recover will.
-func (s *Service) putBack(ctx context.Context, kind Kind, ids []string, raw map[string]string, claim string) {
+func (s *Service) putBack(ctx context.Context, kind Kind, ids []string, batch map[string]taken, claim string) {
 	if len(ids) == 0 {
 		return
 	}
-	ks := keysOf(kind)
+	ks := s.state(kind).keys
 	args := make([]any, 0, 2*len(ids))
 	for _, id := range ids {
-		args = append(args, id, claim+":"+raw[id])
+		args = append(args, id, claim+":"+batch[id].raw)
 	}
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 	defer cancel()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"hash/maphash"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -118,11 +117,10 @@ func (s *Service) Sweep(ctx context.Context, kind Kind) (SweepResult, error) {
 	if err := s.check(kind); err != nil {
 		return res, err
 	}
-	ks := keysOf(kind)
-	err := s.sweep(ctx, ks, &res)
-	if n := s.evictions.take(kind, s.now()); n > 0 {
-		s.logger().WarnContext(ctx, "dlq: evicted the oldest entries over the size cap",
-			"kind", string(kind), "evicted", n, "max_items", s.maxItems)
+	st := s.state(kind)
+	err := s.sweep(ctx, st.keys, &res)
+	if n := st.takeUnlogged(s.now()); n > 0 {
+		s.logEvictions(ctx, kind, n)
 	}
 	if res.EvictedByCap+res.EvictedByAge > 0 {
 		s.logger().WarnContext(ctx, "dlq: evicted entries over the limits",
@@ -137,7 +135,7 @@ func (s *Service) Sweep(ctx context.Context, kind Kind) (SweepResult, error) {
 
 func (s *Service) sweep(ctx context.Context, ks keys, res *SweepResult) error {
 	for s.maxItems > 0 {
-		n, err := trimScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, s.maxItems, trimBatch).Int64()
+		n, err := s.trimOnce(ctx, ks, trimBatch)
 		if err != nil {
 			return err
 		}
@@ -287,7 +285,7 @@ func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.janitorEvery)
 	defer t.Stop()
 	for {
-		for _, k := range s.kinds() {
+		for _, k := range s.knownKinds() {
 			if _, err := s.Sweep(ctx, k); err != nil && ctx.Err() == nil {
 				s.logger().ErrorContext(ctx, "dlq: janitor sweep failed", "kind", string(k), "error", err)
 			}
@@ -303,14 +301,11 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// kindSet remembers the kinds a Service has pushed to, for the janitor.
-type kindSet struct{ m sync.Map }
-
-func (ks *kindSet) add(k Kind) { ks.m.LoadOrStore(k, struct{}{}) }
-
-func (s *Service) kinds() []Kind {
+// knownKinds is the seed kinds and every other kind this Service has
+// pushed to.
+func (s *Service) knownKinds() []Kind {
 	out := []Kind{Scrape, Extraction}
-	s.seen.m.Range(func(k, _ any) bool {
+	s.kinds.Range(func(k, _ any) bool {
 		if k := k.(Kind); k != Scrape && k != Extraction {
 			out = append(out, k)
 		}

@@ -101,7 +101,7 @@ func (s *Service) claimStamp() string { return strconv.FormatInt(s.now().UnixMil
 // requeueClaimed runs the Requeuer on a claimed entry, then ends the claim
 // or puts the entry back.
 func (s *Service) requeueClaimed(ctx context.Context, kind Kind, it Item, claimed string) error {
-	ks := keysOf(kind)
+	ks := s.state(kind).keys
 	if rerr := s.callRequeuer(ctx, it); rerr != nil {
 		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 		defer cancel()
@@ -142,8 +142,8 @@ func (s *Service) Recover(ctx context.Context, olderThan time.Duration) (int, er
 		return 0, errNoRedis
 	}
 	total := 0
-	for _, k := range s.kinds() {
-		n, err := s.recoverKind(ctx, keysOf(k), olderThan)
+	for _, k := range s.knownKinds() {
+		n, err := s.recoverKind(ctx, s.state(k).keys, olderThan)
 		total += n
 		if err != nil {
 			return total, opError("recover", k, err)

@@ -40,9 +40,7 @@ type Service struct {
 	recoverAfter time.Duration
 	sleep        func(context.Context, time.Duration) error // the bulk pacer's wait; tests replace it
 	now          func() time.Time                           // the clock; tests replace it
-	seen         kindSet                                    // kinds pushed to, for the janitor
-	evictions    evictLog                                   // rate limit of eviction log lines
-	queues       sync.Map                                   // Kind -> *pushQueue, batching concurrent pushes
+	kinds        sync.Map                                   // Kind -> *kindState, for each kind pushed to
 	trims        sync.WaitGroup                             // background trims under way; tests wait on it
 	swept        func()                                     // called after each janitor round; for tests
 }
@@ -151,7 +149,6 @@ func (s *Service) Push(ctx context.Context, kind Kind, sourceID uuid.UUID, cause
 	if err := s.store(ctx, kind, it.ID, entry); err != nil {
 		return Item{}, opError("push", kind, err)
 	}
-	s.seen.add(kind)
 	return it, nil
 }
 
