@@ -59,15 +59,15 @@ func TestConcurrentPushesAllLand(t *testing.T) {
 	})
 }
 
-// gatedRedis holds every push transaction until the test lets it through.
+// gatedRedis holds every push pipeline until the test lets it through.
 type gatedRedis struct {
 	redis.UniversalClient
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (g *gatedRedis) TxPipeline() redis.Pipeliner {
-	return gatedPipe{Pipeliner: g.UniversalClient.TxPipeline(), g: g}
+func (g *gatedRedis) Pipeline() redis.Pipeliner {
+	return gatedPipe{Pipeliner: g.UniversalClient.Pipeline(), g: g}
 }
 
 type gatedPipe struct {
@@ -205,7 +205,7 @@ func (s scriptsDown) Eval(ctx context.Context, src string, keys []string, args .
 	return s.EvalSha(ctx, "", keys, args...)
 }
 
-// TestPushSucceedsWhenTheTrimFails: the transaction stored the entry; a
+// TestPushSucceedsWhenTheTrimFails: the pipeline stored the entry; a
 // failed trim is logged and left to the janitor, not reported as a failed
 // push (which would make callers push the failure twice).
 func TestPushSucceedsWhenTheTrimFails(t *testing.T) {
@@ -226,6 +226,53 @@ func TestPushSucceedsWhenTheTrimFails(t *testing.T) {
 		res, err := New(e.Client, WithMaxItems(1)).Sweep(ctx, e.kind)
 		if err != nil || res.EvictedByCap != 2 || len(rawList(t, e, e.kind)) != 1 {
 			t.Fatalf("janitor after failed trims: %+v, %v", res, err)
+		}
+		checkIndex(t, e, e.kind)
+	})
+}
+
+// TestPushWhenOneHalfFails makes each of a push's two commands fail alone,
+// the way Redis fails them (WRONGTYPE on a key another program broke).
+// Without the index the push is recorded and Pop finds the entry by
+// scanning; without the list the push fails, and the index entry it left
+// behind is removed by the janitor.
+func TestPushWhenOneHalfFails(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		clk := newClock(e)
+		ks := keysOf(e.kind)
+
+		if err := e.Client.Set(ctx, ks.index, "not a hash", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		it := push(t, e, e.kind, "stored without its index entry")
+		if !strings.Contains(e.logs.String(), "indexing pushed entries failed") {
+			t.Fatalf("the failed index write was not logged:\n%s", e.logs)
+		}
+		if err := e.Client.Del(ctx, ks.index).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := e.svc.Pop(ctx, e.kind, it.ID); err != nil || got.ID != it.ID {
+			t.Fatalf("Pop of the unindexed entry = %+v, %v", got, err)
+		}
+
+		if err := e.Client.Set(ctx, ks.list, "not a list", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.svc.Push(ctx, e.kind, uuid.New(), errors.New("not stored"))
+		if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+			t.Fatalf("Push onto a string key = %v, want WRONGTYPE", err)
+		}
+		if err := e.Client.Del(ctx, ks.list).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := e.Client.HLen(ctx, ks.index).Result(); n != 1 {
+			t.Fatalf("index holds %d entries after the failed push, want the 1 it wrote", n)
+		}
+		clk.Add(repairGrace + time.Second)
+		res, err := e.svc.Sweep(ctx, e.kind)
+		if err != nil || res.Unindexed != 1 {
+			t.Fatalf("Sweep = %+v, %v; want the orphan index entry removed", res, err)
 		}
 		checkIndex(t, e, e.kind)
 	})

@@ -88,7 +88,6 @@ type keys struct {
 	list     string // the wire-format list, shared with other programs
 	index    string // hash: id -> the entry exactly as stored
 	evicted  string // counter of entries removed by size and age limits
-	seq      string // counter of pushes made through this library
 	inflight string // hash: id -> "<claimed ms>:<entry>" of retries under way
 }
 
@@ -99,13 +98,12 @@ func keysOf(k Kind) keys {
 		list:     list,
 		index:    tag + "index",
 		evicted:  tag + "evicted",
-		seq:      tag + "seq",
 		inflight: tag + "inflight",
 	}
 }
 
 func (ks keys) all() []string {
-	return []string{ks.list, ks.index, ks.evicted, ks.seq, ks.inflight}
+	return []string{ks.list, ks.index, ks.evicted, ks.inflight}
 }
 
 // Sentinel errors. Methods wrap them with details; test with [errors.Is].
@@ -130,8 +128,7 @@ var (
 )
 
 // Redis is the part of a go-redis client the service uses: scripts, two
-// list reads, HSCAN for the janitor, and MULTI/EXEC transactions for
-// pushes. *redis.Client, *redis.ClusterClient, *redis.Ring and
+// list reads, HSCAN for the janitor, and pipelines for pushes. *redis.Client, *redis.ClusterClient, *redis.Ring and
 // redis.UniversalClient all satisfy it; so does a wrapper that embeds one of
 // them, which is how tests inject faults.
 type Redis interface {
@@ -139,5 +136,5 @@ type Redis interface {
 	LLen(ctx context.Context, key string) *redis.IntCmd
 	LRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
 	HScan(ctx context.Context, key string, cursor uint64, match string, count int64) *redis.ScanCmd
-	TxPipeline() redis.Pipeliner
+	Pipeline() redis.Pipeliner
 }

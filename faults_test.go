@@ -55,8 +55,8 @@ func (s slowRedis) LLen(ctx context.Context, key string) *redis.IntCmd {
 	return s.UniversalClient.LLen(ctx, key)
 }
 
-func (s slowRedis) TxPipeline() redis.Pipeliner {
-	return slowPipe{Pipeliner: s.UniversalClient.TxPipeline(), s: s}
+func (s slowRedis) Pipeline() redis.Pipeliner {
+	return slowPipe{Pipeliner: s.UniversalClient.Pipeline(), s: s}
 }
 
 type slowPipe struct {

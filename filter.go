@@ -69,10 +69,15 @@ const maxFindScan = 10_000
 // at most Limit items and reads at most 10,000 entries, so a selective
 // filter can return a short (even empty) page with a Next.
 //
-// The cursor remembers a position in the list and the kind's push counter,
-// so that pushes made between pages (by this library) do not make a page
-// repeat entries. Entries removed between pages can make the next page skip
-// as many entries; Find never returns an entry twice in one page.
+// The cursor counts from the tail: it remembers how many entries older than
+// the page were left to read, and the kind's evicted counter. Pushes at the
+// head (by this library or any other program) and removals of entries
+// already shown (pops, retries, deletes) do not move it, so the next page
+// neither repeats nor skips because of them. Entries the cap or the age
+// limit evicted meanwhile are subtracted. Each entry not yet shown that
+// another removal took out makes the next page start one entry earlier
+// (repeating one), and each entry put back at the tail (a failed retry) one
+// entry later. Find never returns an entry twice in one page.
 //
 // It returns an error wrapping [ErrInvalidLimit] for a negative limit and
 // one wrapping [ErrInvalidCursor] for a cursor it did not write.
@@ -89,25 +94,34 @@ func (s *Service) Find(ctx context.Context, kind Kind, q Query) (Page, error) {
 	if err != nil {
 		return Page{}, opError("find", kind, err)
 	}
-	pos := int64(0)
+	// left is the number of entries still to read, counted from the tail:
+	// the next entry is at index -left.
+	left := c.length
 	if q.Cursor != "" {
-		cpos, cpushes, err := decodeCursor(q.Cursor)
+		cleft, cevicted, err := decodeCursor(q.Cursor)
 		if err != nil {
 			return Page{}, err
 		}
-		pos = cpos + max(c.pushes-cpushes, 0)
+		left = min(cleft-max(c.evicted-cevicted, 0), c.length)
 	}
 	page := Page{Items: []Item{}}
 	seen := map[uint64]struct{}{}
 	seed := maphash.MakeSeed()
 	scanned := int64(0)
-	for len(page.Items) < limit && scanned < maxFindScan {
-		raws, err := s.rdb.LRange(ctx, ks.list, pos, pos+scanPage-1).Result()
+	for left > 0 && len(page.Items) < limit && scanned < maxFindScan {
+		// Negative indexes: pushes at the head during the walk do not
+		// shift what is read next.
+		raws, err := s.rdb.LRange(ctx, ks.list, -left, min(-left+scanPage-1, -1)).Result()
 		if err != nil {
 			return Page{}, opError("find", kind, err)
 		}
-		for i, raw := range raws {
+		if len(raws) == 0 {
+			left = 0 // removals from the tail made the list shorter than left
+			break
+		}
+		for _, raw := range raws {
 			scanned++
+			left--
 			h := maphash.String(seed, raw)
 			if _, dup := seen[h]; dup {
 				continue
@@ -117,38 +131,29 @@ func (s *Service) Find(ctx context.Context, kind Kind, q Query) (Page, error) {
 			if err == nil && q.Match(it) {
 				page.Items = append(page.Items, it)
 				if len(page.Items) == limit {
-					pos += int64(i) + 1
-					return s.withNext(page, pos, c.pushes, c.length), nil
+					break
 				}
 			}
 		}
-		pos += int64(len(raws))
-		if len(raws) < scanPage {
-			return page, nil // the end of the list
-		}
 	}
-	return s.withNext(page, pos, c.pushes, c.length), nil
-}
-
-func (s *Service) withNext(p Page, pos, pushes, length int64) Page {
-	if pos < length {
-		p.Next = encodeCursor(pos, pushes)
+	if left > 0 {
+		page.Next = encodeCursor(left, c.evicted)
 	}
-	return p
+	return page, nil
 }
 
-func encodeCursor(pos, pushes int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(pos, 10) + "." + strconv.FormatInt(pushes, 10)))
+func encodeCursor(left, evicted int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(left, 10) + "." + strconv.FormatInt(evicted, 10)))
 }
 
-func decodeCursor(c string) (pos, pushes int64, err error) {
+func decodeCursor(c string) (left, evicted int64, err error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err == nil {
 		p, q, ok := strings.Cut(string(b), ".")
-		pos, err1 := strconv.ParseInt(p, 10, 64)
-		pushes, err2 := strconv.ParseInt(q, 10, 64)
-		if ok && err1 == nil && err2 == nil && pos >= 0 && pushes >= 0 {
-			return pos, pushes, nil
+		left, err1 := strconv.ParseInt(p, 10, 64)
+		evicted, err2 := strconv.ParseInt(q, 10, 64)
+		if ok && err1 == nil && err2 == nil && left >= 0 && evicted >= 0 {
+			return left, evicted, nil
 		}
 	}
 	return 0, 0, errorf(ErrInvalidCursor, "%.40q", c)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -53,6 +54,60 @@ func TestFindPages(t *testing.T) {
 		}
 		if _, err := e.svc.Find(ctx, e.kind, Query{Limit: -1}); !errors.Is(err, ErrInvalidLimit) {
 			t.Fatalf("negative limit: %v", err)
+		}
+	})
+}
+
+// TestFindCursorWhileTheListChanges changes the list between pages in every
+// way operators and other programs do, and checks that each page goes on
+// exactly where the last one stopped.
+func TestFindCursorWhileTheListChanges(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		items := fillKind(t, e, 30, func(i int) string { return fmt.Sprint("e", i) })
+		newest := func(from, to int) []string { // ids of items[from] down to items[to]
+			var out []string
+			for i := from; i >= to; i-- {
+				out = append(out, items[i].ID)
+			}
+			return out
+		}
+		page := func(cursor string, want []string) string {
+			t.Helper()
+			p, err := e.svc.Find(ctx, e.kind, Query{Cursor: cursor, Limit: 10})
+			if err != nil || fmt.Sprint(ids(p.Items)) != fmt.Sprint(want) {
+				t.Fatalf("Find = %v, %v; want %v", ids(p.Items), err, want)
+			}
+			return p.Next
+		}
+		next := page("", newest(29, 20))
+
+		// Entries already shown are popped, another program pushes, and
+		// this library pushes.
+		for _, i := range []int{29, 25, 20} {
+			if _, err := e.svc.Pop(ctx, e.kind, items[i].ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		foreign := `{"id": "py-1", "source_id": "s", "error": "e", "failed_at": "2026-11-26T10:00:00+00:00", "kind": "` + string(e.kind) + `", "job_id": null, "retry_count": 0}`
+		if err := e.Client.LPush(ctx, e.kind.Key(), foreign).Err(); err != nil {
+			t.Fatal(err)
+		}
+		push(t, e, e.kind, "newer 1")
+		push(t, e, e.kind, "newer 2")
+		next = page(next, newest(19, 10))
+		if next == "" {
+			t.Fatal("no Next with 10 entries left")
+		}
+
+		// The cap evicts the 4 oldest entries (30 - 3 + 3 = 30, one more
+		// push, cap 27): the last page is what is left of them.
+		capped := New(e.Client, WithMaxItems(27), WithLogger(slog.New(slog.DiscardHandler)))
+		if _, err := capped.Push(ctx, e.kind, uuid.New(), errors.New("newest")); err != nil {
+			t.Fatal(err)
+		}
+		if next = page(next, newest(9, 4)); next != "" {
+			t.Fatalf("Next = %q after the last entry", next)
 		}
 	})
 }

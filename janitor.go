@@ -72,17 +72,17 @@ func (s *Service) Info(ctx context.Context, kind Kind) (Info, error) {
 	}, nil
 }
 
-type counters struct{ length, indexed, evicted, pushes, inflight int64 }
+type counters struct{ length, indexed, evicted, inflight int64 }
 
 func (s *Service) counters(ctx context.Context, ks keys) (counters, error) {
-	v, err := infoScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted, ks.seq, ks.inflight}).Int64Slice()
+	v, err := infoScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted, ks.inflight}).Int64Slice()
 	if err != nil {
 		return counters{}, err
 	}
-	if len(v) != 5 {
-		return counters{}, errors.New("info script answered " + strconv.Itoa(len(v)) + " values, want 5")
+	if len(v) != 4 {
+		return counters{}, errors.New("info script answered " + strconv.Itoa(len(v)) + " values, want 4")
 	}
-	return counters{length: v[0], indexed: v[1], evicted: v[2], pushes: v[3], inflight: v[4]}, nil
+	return counters{length: v[0], indexed: v[1], evicted: v[2], inflight: v[3]}, nil
 }
 
 // SweepResult is what one [Service.Sweep] did.

@@ -102,10 +102,10 @@ func (s *Service) PushExtractionFailure(ctx context.Context, sourceID uuid.UUID,
 // cause returns an error wrapping [ErrNilCause] and writes nothing; an
 // invalid kind returns one wrapping [ErrInvalidKind].
 //
-// The entry and its index entry are written in one MULTI/EXEC
-// transaction. Pushes of one kind that arrive while another is in flight
-// share one transaction (group commit), so many workers pushing at once
-// cost Redis one round trip per batch. If ctx ends while a push waits for its batch,
+// The entry and its index entry are written in one round trip (HSET, then
+// LPUSH). Pushes of one kind that arrive while another is in flight share
+// one round trip (group commit), so many workers pushing at once cost
+// Redis two commands per batch. If ctx ends while a push waits for its batch,
 // Push returns ctx's error: a push still queued wrote nothing; one whose
 // batch was already sent says so in the error ("may have been recorded"),
 // and its entry is in Redis if the batch succeeded.

@@ -123,7 +123,7 @@ func Keys(kinds ...string) []string {
 	for _, k := range kinds {
 		list := k + ":dlq"
 		ks = append(ks, list)
-		for _, h := range []string{"index", "evicted", "seq", "inflight"} {
+		for _, h := range []string{"index", "evicted", "inflight"} {
 			ks = append(ks, "{"+list+"}:"+h)
 		}
 	}
