@@ -6,11 +6,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Pushes of one kind that arrive while another is in flight are sent
-// together in one pipelined write (group commit): under load, workers share
-// round trips and Redis runs one LPUSH and one HSET for many entries. A
+// together in one LPUSH (group commit): under load, workers share round
+// trips and Redis runs one LPUSH for many entries. A
 // push that finds nothing in flight is sent at once, so a lone worker waits
 // for nobody.
 const (
@@ -30,6 +32,11 @@ type kindState struct {
 	waiting []*pushReq
 
 	trimming atomic.Bool // a trim of this kind runs in the background
+
+	idxMu      sync.Mutex  // guards idxPending and idxTimer
+	idxPending []any       // id, entry pairs stored but not yet indexed
+	idxTimer   *time.Timer // the scheduled write of idxPending, if any
+	idxWrite   sync.Mutex  // held while index entries are written
 
 	logMu    sync.Mutex // guards lastLog and unlogged
 	lastLog  time.Time
@@ -156,38 +163,24 @@ func mergeContexts(batch []*pushReq) (context.Context, func()) {
 	}
 }
 
-// runPush stores a batch in one pipelined write of two commands: HSET of
-// the index entries, then LPUSH of the entries at the head of the list.
-// (Not MULTI/EXEC, which costs two more commands on every push: a fault
-// between the two leaves at worst an index entry without its entry, which
-// the janitor removes; see "Design notes" in the README.) When the list is
-// then more than capSlack over its cap, the trim script evicts the oldest
-// entries down to the cap in one atomic step (it checks the length itself,
-// so concurrent trims never evict more than the excess): in the background
-// for caps of 100 and more, at once for smaller ones.
+// runPush stores a batch with one LPUSH at the head of the list, and
+// queues its index entries (see index.go). When the list is then more than
+// capSlack over its cap, the trim script evicts the oldest entries down to
+// the cap in one atomic step (it checks the length itself, so concurrent
+// trims never evict more than the excess): in the background for caps of
+// 100 and more, at once for smaller ones.
 func (s *Service) runPush(ctx context.Context, kind Kind, q *kindState, batch []*pushReq) error {
-	ks := q.keys
 	entries := make([]any, len(batch))
-	fields := make([]any, 0, 2*len(batch))
 	for i, r := range batch {
 		entries[i] = r.entry
-		fields = append(fields, r.id, r.entry)
 	}
-	pipe := s.rdb.Pipeline()
-	index := pipe.HSet(ctx, ks.index, fields...)
-	length := pipe.LPush(ctx, ks.list, entries...)
-	if _, err := pipe.Exec(ctx); err != nil {
-		if length.Err() != nil || length.Val() == 0 {
-			return err // the LPUSH failed or was not sent
-		}
-		// The entries are in the list; only the index failed. Pop
-		// finds them by scanning, and the push is not retried (which
-		// would store them twice).
-		s.logger().WarnContext(ctx, "dlq: indexing pushed entries failed; Pop will scan for them",
-			"kind", string(kind), "entries", len(batch), "error", index.Err())
+	length, err := s.rdb.LPush(ctx, q.keys.list, entries...).Result()
+	if err != nil {
+		return err
 	}
+	s.queueIndex(ctx, q, kind, batch)
 	slack := capSlack(s.maxItems)
-	if s.maxItems <= 0 || length.Val() <= int64(s.maxItems+slack) {
+	if s.maxItems <= 0 || length <= int64(s.maxItems+slack) {
 		return nil
 	}
 	if slack == 0 {
@@ -197,9 +190,9 @@ func (s *Service) runPush(ctx context.Context, kind Kind, q *kindState, batch []
 	// The push is done; the trim runs beside it, one per kind at a time,
 	// so the pusher does not wait for a second round trip.
 	if q.trimming.CompareAndSwap(false, true) {
-		s.trims.Add(1)
+		s.bg.Add(1)
 		go func() {
-			defer s.trims.Done()
+			defer s.bg.Done()
 			bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 			defer cancel()
 			s.trimInBackground(bg, q, kind, maxEvictPerPush+slack+len(batch))
@@ -224,24 +217,82 @@ func (s *Service) trimInBackground(ctx context.Context, q *kindState, kind Kind,
 	}
 }
 
-// trim runs the trim script once, logs what it evicted and returns how
-// many. A failure is logged, not returned: the push it follows is recorded,
-// and the janitor trims later.
+// trim evicts once, logs what it evicted and returns how many. The index
+// entries waiting to be written go in the same transaction, so that
+// evicted entries lose theirs too. A failure is logged, not returned: the
+// push it follows is recorded, and the janitor trims later.
 func (s *Service) trim(ctx context.Context, kind Kind, most int) int64 {
-	evicted, err := s.trimOnce(ctx, s.state(kind).keys, most)
+	q := s.state(kind)
+	q.idxWrite.Lock()
+	pairs := s.takeIndex(q)
+	evicted, err := s.trimOnce(ctx, q.keys, most, pairs)
+	q.idxWrite.Unlock()
 	if err != nil {
 		s.logger().WarnContext(ctx, "dlq: evicting over the cap failed; the janitor will",
-			"kind", string(kind), "error", err)
-		return 0
+			"kind", string(kind), "evicted", evicted, "error", err)
+		if len(pairs) > 0 {
+			s.indexFailed(ctx, kind, len(pairs)/2, err)
+		}
 	}
 	if evicted > 0 {
 		s.logEvicted(ctx, kind, evicted)
 	}
+	if err != nil {
+		return 0 // no background trim loops on a failing Redis
+	}
 	return evicted
 }
 
-// trimOnce evicts at most `most` entries from the tail while the list is
-// over its cap, in one atomic script call.
-func (s *Service) trimOnce(ctx context.Context, ks keys, most int) (int64, error) {
-	return trimScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.evicted}, s.maxItems, most).Int64()
+// trimOnce writes the index entries in pairs (id, entry, ...), then evicts
+// at most `most` entries from the tail while the list is over its cap, and
+// drops their index entries. The index write, the eviction and its count
+// are one transaction: MULTI, HSET, LRANGE of the last `most` entries, then
+// the evict script, which LTRIMs the excess (at most `most`) and adds it to
+// the evicted counter; the last n entries of the range are those it
+// evicted. Their index entries are then deleted by id. If that fails, the
+// error is returned with the count, and the janitor removes the index
+// entries left pointing at nothing.
+func (s *Service) trimOnce(ctx context.Context, ks keys, most int, pairs []any) (int64, error) {
+	if s.maxItems <= 0 && len(pairs) == 0 {
+		return 0, nil
+	}
+	var tail *redis.StringSliceCmd
+	var evict *redis.Cmd
+	for try := 0; ; try++ {
+		tx := s.rdb.TxPipeline()
+		if len(pairs) > 0 {
+			tx.HSet(ctx, ks.index, pairs...)
+		}
+		tail = tx.LRange(ctx, ks.list, -int64(most), -1)
+		evict = tx.EvalSha(ctx, evictScript.Hash(), []string{ks.list, ks.evicted}, s.maxItems, most)
+		_, err := tx.Exec(ctx)
+		if try == 0 && redis.HasErrorPrefix(evict.Err(), "NOSCRIPT") {
+			if err := evictScript.Load(ctx, s.rdb).Err(); err != nil {
+				return 0, err
+			}
+			continue // the HSET is repeated; it writes the same values
+		}
+		if err != nil {
+			return 0, err
+		}
+		break
+	}
+	n, err := evict.Int64()
+	if err != nil || n <= 0 {
+		return 0, err
+	}
+	gone := tail.Val()
+	gone = gone[max(len(gone)-int(n), 0):]
+	ids := make([]string, 0, len(gone))
+	for _, raw := range gone {
+		if id, ok := idOf(raw); ok {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > 0 {
+		if err := s.rdb.HDel(ctx, ks.index, ids...).Err(); err != nil {
+			return n, fmt.Errorf("evicted %d entries; dropping their index entries: %w", n, err)
+		}
+	}
+	return n, nil
 }

@@ -59,26 +59,17 @@ func TestConcurrentPushesAllLand(t *testing.T) {
 	})
 }
 
-// gatedRedis holds every push pipeline until the test lets it through.
+// gatedRedis holds every LPUSH until the test lets it through.
 type gatedRedis struct {
 	redis.UniversalClient
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (g *gatedRedis) Pipeline() redis.Pipeliner {
-	return gatedPipe{Pipeliner: g.UniversalClient.Pipeline(), g: g}
-}
-
-type gatedPipe struct {
-	redis.Pipeliner
-	g *gatedRedis
-}
-
-func (p gatedPipe) Exec(ctx context.Context) ([]redis.Cmder, error) {
-	p.g.entered <- struct{}{}
-	<-p.g.release
-	return p.Pipeliner.Exec(ctx)
+func (g *gatedRedis) LPush(ctx context.Context, key string, values ...any) *redis.IntCmd {
+	g.entered <- struct{}{}
+	<-g.release
+	return g.UniversalClient.LPush(ctx, key, values...)
 }
 
 // waitQueued waits until n pushes of kind wait behind the call in flight.
@@ -205,6 +196,18 @@ func (s scriptsDown) Eval(ctx context.Context, src string, keys []string, args .
 	return s.EvalSha(ctx, "", keys, args...)
 }
 
+// TxPipeline refuses the EVAL queued in a transaction the way Redis
+// answers EXEC then: EXECABORT.
+func (s scriptsDown) TxPipeline() redis.Pipeliner {
+	return refusedTx{s.UniversalClient.TxPipeline()}
+}
+
+type refusedTx struct{ redis.Pipeliner }
+
+func (refusedTx) Exec(context.Context) ([]redis.Cmder, error) {
+	return nil, errors.New("EXECABORT Transaction discarded because of previous errors: ERR scripts refused")
+}
+
 // TestPushSucceedsWhenTheTrimFails: the pipeline stored the entry; a
 // failed trim is logged and left to the janitor, not reported as a failed
 // push (which would make callers push the failure twice).
@@ -231,22 +234,24 @@ func TestPushSucceedsWhenTheTrimFails(t *testing.T) {
 	})
 }
 
-// TestPushWhenOneHalfFails makes each of a push's two commands fail alone,
-// the way Redis fails them (WRONGTYPE on a key another program broke).
-// Without the index the push is recorded and Pop finds the entry by
-// scanning; without the list the push fails, and the index entry it left
-// behind is removed by the janitor.
-func TestPushWhenOneHalfFails(t *testing.T) {
+// TestPushWhenAWriteFails makes each of a push's two writes fail, the way
+// Redis fails them (WRONGTYPE on a key another program broke). Without
+// the index the push is recorded, the failed write is logged, and Pop finds
+// the entry by scanning; without the list the push fails and writes no
+// index entry.
+func TestPushWhenAWriteFails(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
-		clk := newClock(e)
 		ks := keysOf(e.kind)
 
 		if err := e.Client.Set(ctx, ks.index, "not a hash", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 		it := push(t, e, e.kind, "stored without its index entry")
-		if !strings.Contains(e.logs.String(), "indexing pushed entries failed") {
+		if err := e.svc.Flush(ctx); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+			t.Fatalf("Flush onto a string key = %v, want WRONGTYPE", err)
+		}
+		if !strings.Contains(e.logs.String(), "writing index entries failed") {
 			t.Fatalf("the failed index write was not logged:\n%s", e.logs)
 		}
 		if err := e.Client.Del(ctx, ks.index).Err(); err != nil {
@@ -263,17 +268,35 @@ func TestPushWhenOneHalfFails(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
 			t.Fatalf("Push onto a string key = %v, want WRONGTYPE", err)
 		}
-		if err := e.Client.Del(ctx, ks.list).Err(); err != nil {
+		if err := e.svc.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if n, _ := e.Client.HLen(ctx, ks.index).Result(); n != 1 {
-			t.Fatalf("index holds %d entries after the failed push, want the 1 it wrote", n)
+		if n, _ := e.Client.Exists(ctx, ks.index).Result(); n != 0 {
+			t.Fatal("a push that failed wrote an index entry")
 		}
-		clk.Add(repairGrace + time.Second)
-		res, err := e.svc.Sweep(ctx, e.kind)
-		if err != nil || res.Unindexed != 1 {
-			t.Fatalf("Sweep = %+v, %v; want the orphan index entry removed", res, err)
+	})
+}
+
+// TestEvictAfterScriptFlush: the eviction sends EVALSHA inside MULTI; after
+// SCRIPT FLUSH (or a restart, or a failover to a replica without the
+// script) it loads the script and goes on.
+func TestEvictAfterScriptFlush(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		for i := range 5 {
+			push(t, e, e.kind, fmt.Sprint("e", i))
+		}
+		if err := e.Client.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		newest := push(t, e, e.kind, "over the cap")
+		raws := rawList(t, e, e.kind)
+		if len(raws) != 3 || !strings.Contains(raws[0], newest.ID) {
+			t.Fatalf("after SCRIPT FLUSH the list holds %d entries, want the newest 3", len(raws))
+		}
+		if info, err := e.svc.Info(ctx, e.kind); err != nil || info.Evicted != 3 || info.Indexed != 3 {
+			t.Fatalf("Info = %+v, %v; want 3 evicted and 3 indexed", info, err)
 		}
 		checkIndex(t, e, e.kind)
-	})
+	}, WithMaxItems(3))
 }

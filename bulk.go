@@ -91,6 +91,7 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, requ
 	if cfg.match != nil {
 		match = cfg.match
 	}
+	s.syncIndex(ctx, kind)
 	ks := s.state(kind).keys
 	tombstone := "\x00dlq:tombstone:" + uuid.NewString()
 	pace := newPacer(s, cfg.rate)

@@ -127,8 +127,9 @@ var (
 	ErrMalformed = errors.New("dlq: malformed entry")
 )
 
-// Redis is the part of a go-redis client the service uses: scripts, two
-// list reads, HSCAN for the janitor, and pipelines for pushes. *redis.Client, *redis.ClusterClient, *redis.Ring and
+// Redis is the part of a go-redis client the service uses: scripts, LPUSH
+// and HSET for pushes, two list reads, HSCAN for the janitor, and
+// MULTI/EXEC and HDEL for evictions. *redis.Client, *redis.ClusterClient, *redis.Ring and
 // redis.UniversalClient all satisfy it; so does a wrapper that embeds one of
 // them, which is how tests inject faults.
 type Redis interface {
@@ -136,5 +137,8 @@ type Redis interface {
 	LLen(ctx context.Context, key string) *redis.IntCmd
 	LRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
 	HScan(ctx context.Context, key string, cursor uint64, match string, count int64) *redis.ScanCmd
-	Pipeline() redis.Pipeliner
+	LPush(ctx context.Context, key string, values ...any) *redis.IntCmd
+	HSet(ctx context.Context, key string, values ...any) *redis.IntCmd
+	HDel(ctx context.Context, key string, fields ...string) *redis.IntCmd
+	TxPipeline() redis.Pipeliner
 }

@@ -47,7 +47,12 @@ func run(t *testing.T, fn func(t *testing.T, e *env), opts ...Option) {
 	dlqtest.ForEach(t, testDB, []string{string(Scrape), string(Extraction), string(kind)}, func(t *testing.T, b *dlqtest.Backend) {
 		logs := &dlqtest.LogBuffer{}
 		o := append([]Option{WithLogger(slog.New(slog.NewTextHandler(logs, nil)))}, opts...)
-		fn(t, &env{Backend: b, svc: New(b.Client, o...), kind: kind, logs: logs})
+		svc := New(b.Client, o...)
+		e := &env{Backend: b, svc: svc, kind: kind, logs: logs}
+		fn(t, e)
+		// Index writes and trims end before the client closes.
+		svc.bg.Wait()
+		e.svc.bg.Wait()
 	})
 }
 
@@ -551,7 +556,7 @@ func TestLargeCapTrimsInTheBackground(t *testing.T) {
 		for i := range 250 {
 			last = append(last, push(t, e, e.kind, fmt.Sprint("e", i)).ID)
 		}
-		e.svc.trims.Wait()
+		e.svc.bg.Wait()
 		info, err := e.svc.Info(ctx, e.kind)
 		if err != nil || info.Length < 100 || info.Length > 101 || info.Evicted != 250-info.Length {
 			t.Fatalf("Info = %+v, %v; want 100 or 101 entries and the rest evicted", info, err)

@@ -40,6 +40,12 @@ func Example() {
 
 	st, _ := q.Stats(ctx)
 	fmt.Printf("scrape: %d, extraction: %d\n", st.Scrape, st.Extraction)
+
+	// Before the worker exits, it writes the index entries of its last
+	// failures, so that Pop finds them without scanning.
+	if err := q.Flush(ctx); err != nil {
+		log.Printf("indexing the last failures: %v", err)
+	}
 	// Output: scrape: 1, extraction: 0
 }
 

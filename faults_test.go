@@ -55,8 +55,26 @@ func (s slowRedis) LLen(ctx context.Context, key string) *redis.IntCmd {
 	return s.UniversalClient.LLen(ctx, key)
 }
 
-func (s slowRedis) Pipeline() redis.Pipeliner {
-	return slowPipe{Pipeliner: s.UniversalClient.Pipeline(), s: s}
+func (s slowRedis) LPush(ctx context.Context, key string, values ...any) *redis.IntCmd {
+	if err := s.wait(ctx); err != nil {
+		cmd := redis.NewIntCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	return s.UniversalClient.LPush(ctx, key, values...)
+}
+
+func (s slowRedis) HDel(ctx context.Context, key string, fields ...string) *redis.IntCmd {
+	if err := s.wait(ctx); err != nil {
+		cmd := redis.NewIntCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	return s.UniversalClient.HDel(ctx, key, fields...)
+}
+
+func (s slowRedis) TxPipeline() redis.Pipeliner {
+	return slowPipe{Pipeliner: s.UniversalClient.TxPipeline(), s: s}
 }
 
 type slowPipe struct {
@@ -69,6 +87,15 @@ func (p slowPipe) Exec(ctx context.Context) ([]redis.Cmder, error) {
 		return nil, err
 	}
 	return p.Pipeliner.Exec(ctx)
+}
+
+func (s slowRedis) HSet(ctx context.Context, key string, values ...any) *redis.IntCmd {
+	if err := s.wait(ctx); err != nil {
+		cmd := redis.NewIntCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	return s.UniversalClient.HSet(ctx, key, values...)
 }
 
 // TestSlowRedisTimesOut: with a deadline shorter than Redis takes, every

@@ -2,7 +2,9 @@ package dlq
 
 import (
 	"encoding/json"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -129,6 +131,25 @@ func decodeItem(raw string) (Item, error) {
 	err := it.UnmarshalJSON([]byte(raw))
 	return it, err
 }
+
+// idOf reads an entry's id the way id_of in lua/lib.lua does, so that Go
+// and the scripts agree on which index entry belongs to an entry: our
+// entries start with {"id":"<36-byte UUID>"; for others, the first "id" key
+// whose string value has no escapes.
+func idOf(raw string) (string, bool) {
+	if len(raw) > 43 && strings.HasPrefix(raw, `{"id":"`) && raw[43] == '"' {
+		if id := raw[7:43]; !strings.ContainsAny(id, `"\`) {
+			return id, true
+		}
+	}
+	m := idPattern.FindStringSubmatch(raw)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+var idPattern = regexp.MustCompile(`"id"[ \t\n\v\f\r]*:[ \t\n\v\f\r]*"([^"\\]*)"`)
 
 // MaxErrorBytes is the longest error text stored with an item. Longer texts
 // (a 5 MB HTML error page, say) are cut at a UTF-8 boundary and end in

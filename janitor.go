@@ -62,6 +62,7 @@ func (s *Service) Info(ctx context.Context, kind Kind) (Info, error) {
 	if err := s.check(kind); err != nil {
 		return Info{}, err
 	}
+	s.syncIndex(ctx, kind)
 	c, err := s.counters(ctx, keysOf(kind))
 	if err != nil {
 		return Info{}, opError("info", kind, err)
@@ -118,6 +119,7 @@ func (s *Service) Sweep(ctx context.Context, kind Kind) (SweepResult, error) {
 		return res, err
 	}
 	st := s.state(kind)
+	_ = s.writeIndex(ctx, st, kind) // logged; the sweep goes on
 	err := s.sweep(ctx, st.keys, &res)
 	if n := st.takeUnlogged(s.now()); n > 0 {
 		s.logEvictions(ctx, kind, n)
@@ -135,11 +137,11 @@ func (s *Service) Sweep(ctx context.Context, kind Kind) (SweepResult, error) {
 
 func (s *Service) sweep(ctx context.Context, ks keys, res *SweepResult) error {
 	for s.maxItems > 0 {
-		n, err := s.trimOnce(ctx, ks, trimBatch)
+		n, err := s.trimOnce(ctx, ks, trimBatch, nil)
+		res.EvictedByCap += n
 		if err != nil {
 			return err
 		}
-		res.EvictedByCap += n
 		if n < trimBatch {
 			break
 		}
@@ -275,7 +277,8 @@ func (s *Service) sweepHash(ctx context.Context, key string, script *redis.Scrip
 
 // Run sweeps the seed kinds, and every other kind this Service has pushed
 // to, once at start and then every [DefaultJanitorInterval] (see
-// [WithJanitorInterval]), until ctx is done; then it returns nil. Errors of
+// [WithJanitorInterval]), until ctx is done; then it writes the index
+// entries of the last pushes (see [Service.Flush]) and returns nil. Errors of
 // a sweep are logged and the next sweep tries again, so a Redis outage does
 // not stop the janitor. Running it in more than one process is safe.
 func (s *Service) Run(ctx context.Context) error {
@@ -295,6 +298,10 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			// Index the last pushes before the host shuts down.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+			defer cancel()
+			_ = s.Flush(fctx) // logged
 			return nil
 		case <-t.C:
 		}

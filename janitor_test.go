@@ -136,6 +136,11 @@ func TestSweepEnforcesALoweredCap(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// The pushing process has written its index entries (as it does
+		// within 10 ms) before the other one sweeps.
+		if err := unbounded.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
 		capped := New(e.Client, WithMaxItems(5), WithLogger(e.svc.logger()))
 		res, err := capped.Sweep(ctx, e.kind)
 		if err != nil || res.EvictedByCap != 2*trimBatch+5 {
@@ -181,7 +186,7 @@ func TestIndexLeakFree(t *testing.T) {
 				}
 			}
 		}
-		e.svc.trims.Wait() // evictions past the cap run in the background
+		e.svc.bg.Wait() // evictions past the cap run in the background
 		// Before the sweep, index entries of externally removed entries
 		// are stale; the sweep must find exactly those, once they are
 		// older than repairGrace (they might belong to pushes racing the

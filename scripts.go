@@ -22,9 +22,10 @@ var (
 	removeLua    string
 	removeScript = newScript(removeLua)
 
-	//go:embed lua/trim.lua
-	trimLua    string
-	trimScript = newScript(trimLua)
+	// evict.lua runs inside MULTI (see trimOnce), without lib.lua.
+	//go:embed lua/evict.lua
+	evictLua    string
+	evictScript = redis.NewScript(evictLua)
 
 	//go:embed lua/unindex.lua
 	unindexLua    string

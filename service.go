@@ -40,8 +40,9 @@ type Service struct {
 	recoverAfter time.Duration
 	sleep        func(context.Context, time.Duration) error // the bulk pacer's wait; tests replace it
 	now          func() time.Time                           // the clock; tests replace it
+	indexDelay   time.Duration                              // see index.go; tests lengthen it
 	kinds        sync.Map                                   // Kind -> *kindState, for each kind pushed to
-	trims        sync.WaitGroup                             // background trims under way; tests wait on it
+	bg           sync.WaitGroup                             // background trims and index writes under way; tests wait on it
 	swept        func()                                     // called after each janitor round; for tests
 }
 
@@ -56,6 +57,7 @@ func New(rdb Redis, opts ...Option) *Service {
 		recoverAfter: DefaultRecoverAfter,
 		now:          time.Now,
 		sleep:        sleepCtx,
+		indexDelay:   defaultIndexDelay,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -292,6 +294,7 @@ func (s *Service) remove(ctx context.Context, op string, kind Kind, id, claim st
 	if id == "" || len(id) > MaxIDLen {
 		return Item{}, "", errorf(ErrInvalidID, "%d bytes", len(id))
 	}
+	s.syncIndex(ctx, kind)
 	ks := keysOf(kind)
 	raw, err := popScript.Run(ctx, s.rdb, []string{ks.list, ks.index, ks.inflight}, id, claim).Text()
 	switch {
