@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // TestIndexWrittenBehind follows index entries from a push to Redis: they
@@ -83,6 +85,36 @@ func TestIndexWrittenWithinTheDelay(t *testing.T) {
 		got, err := e.Client.HGet(ctx, keysOf(e.kind).index, it.ID).Result()
 		if err != nil || got != rawList(t, e, e.kind)[0] {
 			t.Fatalf("index entry = %.60q, %v; want the stored entry", got, err)
+		}
+	})
+}
+
+// TestIdOfAgreesWithLua: trimOnce drops index entries by the ids Go reads
+// from evicted entries, and the scripts by the ids Lua reads; both must
+// read the same id from every entry, or none.
+func TestIdOfAgreesWithLua(t *testing.T) {
+	entries := []string{
+		string(Item{ID: "5b0b6e0e-8d0b-4c55-9a57-2f1f3c1b8e01", SourceID: "s", Error: "e", Kind: Scrape}.appendJSON(nil)),
+		`{"id": "py-1", "source_id": "s", "error": "e"}`,
+		`{"source_id": "s", "id" :  "late"}`,
+		`{"id":"with \"escape\"","x":1}`,
+		`{"id":"0123456789012345678901234567890123\"5","x":1}`,
+		`{"id":"short"}`,
+		`{"id":12}`,
+		`not json`,
+		``,
+	}
+	script := redis.NewScript(libLua + `return id_of(ARGV[1]) or false`)
+	run(t, func(t *testing.T, e *env) {
+		for _, raw := range entries {
+			lua, err := script.Run(context.Background(), e.Client, []string{e.kind.Key()}, raw).Text()
+			luaOK := err == nil
+			if err != nil && err != redis.Nil {
+				t.Fatalf("id_of(%q): %v", raw, err)
+			}
+			if id, ok := idOf(raw); ok != luaOK || id != lua {
+				t.Errorf("entry %q: Go reads %q (%v), Lua %q (%v)", raw, id, ok, lua, luaOK)
+			}
 		}
 	})
 }
