@@ -165,10 +165,10 @@ func mergeContexts(batch []*pushReq) (context.Context, func()) {
 
 // runPush stores a batch with one LPUSH at the head of the list, and
 // queues its index entries (see index.go). When the list is then more than
-// capSlack over its cap, the trim script evicts the oldest entries down to
-// the cap in one atomic step (it checks the length itself, so concurrent
-// trims never evict more than the excess): in the background for caps of
-// 100 and more, at once for smaller ones.
+// capSlack over its cap, a trim evicts the oldest entries down to the cap
+// in one atomic step (it checks the length itself, so concurrent trims
+// never evict more than the excess): in the background for caps of 100 and
+// more, at once for smaller ones.
 func (s *Service) runPush(ctx context.Context, kind Kind, q *kindState, batch []*pushReq) error {
 	entries := make([]any, len(batch))
 	for i, r := range batch {

@@ -19,7 +19,7 @@
 //
 // Next to each list the library keeps helper keys in the same Redis Cluster
 // hash slot: "{scrape:dlq}:index" (a hash of id to stored entry, so Pop does
-// not scan the list), "{scrape:dlq}:seq" (a push counter),
+// not scan the list; written within 10 ms of each push, see [Service.Flush]),
 // "{scrape:dlq}:evicted" (how many entries the size and age limits removed)
 // and "{scrape:dlq}:inflight" (entries handed to a [Requeuer] and not yet
 // confirmed).
