@@ -36,15 +36,19 @@ func (s *Service) queueIndex(ctx context.Context, q *kindState, kind Kind, batch
 	full := len(q.idxPending)/2 >= maxPendingIndex
 	if !full && q.idxTimer == nil {
 		s.bg.Add(1)
-		q.idxTimer = time.AfterFunc(s.indexDelay, func() {
+		var t *time.Timer
+		t = time.AfterFunc(s.indexDelay, func() {
 			defer s.bg.Done()
 			q.idxMu.Lock()
-			q.idxTimer = nil
+			if q.idxTimer == t { // not replaced after a write took its entries
+				q.idxTimer = nil
+			}
 			q.idxMu.Unlock()
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 			defer cancel()
 			_ = s.writeIndex(ctx, q, kind) // logged
 		})
+		q.idxTimer = t
 	}
 	q.idxMu.Unlock()
 	if full {
