@@ -217,22 +217,17 @@ func (s *Service) trimInBackground(ctx context.Context, q *kindState, kind Kind,
 	}
 }
 
-// trim evicts once, logs what it evicted and returns how many. The index
-// entries waiting to be written go in the same transaction, so that
-// evicted entries lose theirs too. A failure is logged, not returned: the
-// push it follows is recorded, and the janitor trims later.
+// trim writes the kind's waiting index entries (so that entries it evicts
+// lose theirs too), evicts once, logs what it evicted and returns how many.
+// A failure is logged, not returned: the push it follows is recorded, and
+// the janitor trims later.
 func (s *Service) trim(ctx context.Context, kind Kind, most int) int64 {
 	q := s.state(kind)
-	q.idxWrite.Lock()
-	pairs := s.takeIndex(q)
-	evicted, err := s.trimOnce(ctx, q.keys, most, pairs)
-	q.idxWrite.Unlock()
+	_ = s.writeIndex(ctx, q, kind) // logged
+	evicted, err := s.trimOnce(ctx, q.keys, most)
 	if err != nil {
 		s.logger().WarnContext(ctx, "dlq: evicting over the cap failed; the janitor will",
 			"kind", string(kind), "evicted", evicted, "error", err)
-		if len(pairs) > 0 {
-			s.indexFailed(ctx, kind, len(pairs)/2, err)
-		}
 	}
 	if evicted > 0 {
 		s.logEvicted(ctx, kind, evicted)
@@ -243,26 +238,22 @@ func (s *Service) trim(ctx context.Context, kind Kind, most int) int64 {
 	return evicted
 }
 
-// trimOnce writes the index entries in pairs (id, entry, ...), then evicts
-// at most `most` entries from the tail while the list is over its cap, and
-// drops their index entries. The index write, the eviction and its count
-// are one transaction: MULTI, HSET, LRANGE of the last `most` entries, then
-// the evict script, which LTRIMs the excess (at most `most`) and adds it to
-// the evicted counter; the last n entries of the range are those it
-// evicted. Their index entries are then deleted by id. If that fails, the
-// error is returned with the count, and the janitor removes the index
-// entries left pointing at nothing.
-func (s *Service) trimOnce(ctx context.Context, ks keys, most int, pairs []any) (int64, error) {
-	if s.maxItems <= 0 && len(pairs) == 0 {
+// trimOnce evicts at most `most` entries from the tail while the list is
+// over its cap, and drops their index entries. The eviction and its count
+// are one transaction: MULTI, LRANGE of the last `most` entries, then the
+// evict script, which LTRIMs the excess (at most `most`) and adds it to the
+// evicted counter; the last n entries of the range are those it evicted.
+// Their index entries are then deleted by id. If that fails, the error is
+// returned with the count, and the janitor removes the index entries left
+// pointing at nothing.
+func (s *Service) trimOnce(ctx context.Context, ks keys, most int) (int64, error) {
+	if s.maxItems <= 0 {
 		return 0, nil
 	}
 	var tail *redis.StringSliceCmd
 	var evict *redis.Cmd
 	for try := 0; ; try++ {
 		tx := s.rdb.TxPipeline()
-		if len(pairs) > 0 {
-			tx.HSet(ctx, ks.index, pairs...)
-		}
 		tail = tx.LRange(ctx, ks.list, -int64(most), -1)
 		evict = tx.EvalSha(ctx, evictScript.Hash(), []string{ks.list, ks.evicted}, s.maxItems, most)
 		_, err := tx.Exec(ctx)
@@ -270,7 +261,7 @@ func (s *Service) trimOnce(ctx context.Context, ks keys, most int, pairs []any) 
 			if err := evictScript.Load(ctx, s.rdb).Err(); err != nil {
 				return 0, err
 			}
-			continue // the HSET is repeated; it writes the same values
+			continue
 		}
 		if err != nil {
 			return 0, err

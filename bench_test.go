@@ -90,7 +90,7 @@ func fill(b *testing.B, svc *Service, k Kind, n int) []string {
 		}
 	}
 	if over := n - svc.maxItems; svc.maxItems > 0 && over > 0 {
-		if _, err := svc.trimOnce(ctx, ks, over, nil); err != nil {
+		if _, err := svc.trimOnce(ctx, ks, over); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -69,7 +69,8 @@ func (s *Service) writeIndex(ctx context.Context, q *kindState, kind Kind) error
 	}
 	err := s.rdb.HSet(ctx, q.keys.index, pairs...).Err()
 	if err != nil {
-		s.indexFailed(ctx, kind, len(pairs)/2, err)
+		s.logger().WarnContext(ctx, "dlq: writing index entries failed; Pop finds their entries by scanning",
+			"kind", string(kind), "entries", len(pairs)/2, "error", err)
 	}
 	return err
 }
@@ -87,11 +88,6 @@ func (s *Service) takeIndex(q *kindState) []any {
 		s.bg.Done()
 	}
 	return pairs
-}
-
-func (s *Service) indexFailed(ctx context.Context, kind Kind, entries int, err error) {
-	s.logger().WarnContext(ctx, "dlq: writing index entries failed; Pop finds their entries by scanning",
-		"kind", string(kind), "entries", entries, "error", err)
 }
 
 // syncIndex writes a kind's waiting index entries, if this Service has

@@ -137,7 +137,7 @@ func (s *Service) Sweep(ctx context.Context, kind Kind) (SweepResult, error) {
 
 func (s *Service) sweep(ctx context.Context, ks keys, res *SweepResult) error {
 	for s.maxItems > 0 {
-		n, err := s.trimOnce(ctx, ks, trimBatch, nil)
+		n, err := s.trimOnce(ctx, ks, trimBatch)
 		res.EvictedByCap += n
 		if err != nil {
 			return err
