@@ -46,8 +46,11 @@ type Info struct {
 	// Evicted counts the entries the size cap and the age limit removed,
 	// ever, as recorded in Redis.
 	Evicted int64 `json:"evicted"`
-	// Indexed is the number of entries Pop finds without scanning; the
-	// rest were written by other programs.
+	// Indexed is the number of index entries: the entries Pop finds
+	// without scanning. The rest were written by other programs, or pushed
+	// by another process in the last 10 ms (see [Service.Flush]). Index
+	// entries whose entries another program removed count until the
+	// janitor drops them.
 	Indexed int64 `json:"indexed"`
 	// InFlight is the number of entries handed to the Requeuer and not yet
 	// confirmed; see [Service.Retry] and [Service.Recover].
