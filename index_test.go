@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -117,4 +118,56 @@ func TestIdOfAgreesWithLua(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestIndexWrittenByThePushWhenManyWait: a kind with maxPendingIndex index
+// entries waiting has them written by the push that reached the bound,
+// not by a timer.
+func TestIndexWrittenByThePushWhenManyWait(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.svc.indexDelay = time.Hour
+		for i := range maxPendingIndex - 1 {
+			push(t, e, e.kind, fmt.Sprint("e", i))
+		}
+		index := keysOf(e.kind).index
+		if n, _ := e.Client.HLen(ctx, index).Result(); n != 0 {
+			t.Fatalf("%d index entries written below the bound", n)
+		}
+		push(t, e, e.kind, "the one that reaches the bound")
+		if n, _ := e.Client.HLen(ctx, index).Result(); n != maxPendingIndex {
+			t.Fatalf("%d index entries written at the bound, want %d", n, maxPendingIndex)
+		}
+		if err := e.svc.Flush(ctx); err != nil { // cancels the hour-long timer
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestRunWritesTheIndexOnExit: the janitor, stopped with the host, writes
+// the index entries of the last pushes.
+func TestRunWritesTheIndexOnExit(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		e.svc.indexDelay = time.Hour
+		rounds := make(chan struct{}, 1)
+		e.svc.swept = func() {
+			select {
+			case rounds <- struct{}{}:
+			default:
+			}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.svc.Run(ctx) }()
+		<-rounds
+		it := push(t, e, e.kind, "pushed while the janitor runs")
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.Client.HGet(context.Background(), keysOf(e.kind).index, it.ID).Result()
+		if err != nil || got != rawList(t, e, e.kind)[0] {
+			t.Fatalf("index entry after Run returned = %.60q, %v", got, err)
+		}
+	}, WithJanitorInterval(time.Hour))
 }
