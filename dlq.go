@@ -129,9 +129,9 @@ var (
 
 // Redis is the part of a go-redis client the service uses: scripts, LPUSH
 // and HSET for pushes, two list reads, HSCAN for the janitor, and
-// MULTI/EXEC and HDEL for evictions. *redis.Client, *redis.ClusterClient, *redis.Ring and
-// redis.UniversalClient all satisfy it; so does a wrapper that embeds one of
-// them, which is how tests inject faults.
+// MULTI/EXEC and HDEL for evictions. *redis.Client, *redis.ClusterClient,
+// *redis.Ring and redis.UniversalClient all satisfy it; so does a wrapper
+// that embeds one of them, which is how tests inject faults.
 type Redis interface {
 	redis.Scripter
 	LLen(ctx context.Context, key string) *redis.IntCmd
