@@ -104,10 +104,11 @@ func (s *Service) PushExtractionFailure(ctx context.Context, sourceID uuid.UUID,
 // cause returns an error wrapping [ErrNilCause] and writes nothing; an
 // invalid kind returns one wrapping [ErrInvalidKind].
 //
-// The entry and its index entry are written in one round trip (HSET, then
-// LPUSH). Pushes of one kind that arrive while another is in flight share
-// one round trip (group commit), so many workers pushing at once cost
-// Redis two commands per batch. If ctx ends while a push waits for its batch,
+// The entry is written with one LPUSH; its index entry, which lets Pop find
+// it without scanning, follows within 10 ms with those of other pushes (see
+// [Service.Flush]). Pushes of one kind that arrive while another is in
+// flight share one LPUSH (group commit), so many workers pushing at once
+// cost Redis one command per batch. If ctx ends while a push waits for its batch,
 // Push returns ctx's error: a push still queued wrote nothing; one whose
 // batch was already sent says so in the error ("may have been recorded"),
 // and its entry is in Redis if the batch succeeded.
