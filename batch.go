@@ -250,23 +250,17 @@ func (s *Service) trimOnce(ctx context.Context, ks keys, most int) (int64, error
 	if s.maxItems <= 0 {
 		return 0, nil
 	}
-	var tail *redis.StringSliceCmd
-	var evict *redis.Cmd
-	for try := 0; ; try++ {
-		tx := s.rdb.TxPipeline()
-		tail = tx.LRange(ctx, ks.list, -int64(most), -1)
-		evict = tx.EvalSha(ctx, evictScript.Hash(), []string{ks.list, ks.evicted}, s.maxItems, most)
-		_, err := tx.Exec(ctx)
-		if try == 0 && redis.HasErrorPrefix(evict.Err(), "NOSCRIPT") {
-			if err := evictScript.Load(ctx, s.rdb).Err(); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		if err != nil {
+	tail, evict, err := s.evictTx(ctx, ks, most)
+	if redis.HasErrorPrefix(evict.Err(), "NOSCRIPT") {
+		// Redis restarted, failed over or flushed its scripts: inside
+		// MULTI there is no EVAL fallback, so load the script and retry.
+		if err := evictScript.Load(ctx, s.rdb).Err(); err != nil {
 			return 0, err
 		}
-		break
+		tail, evict, err = s.evictTx(ctx, ks, most)
+	}
+	if err != nil {
+		return 0, err
 	}
 	n, err := evict.Int64()
 	if err != nil || n <= 0 {
@@ -286,4 +280,14 @@ func (s *Service) trimOnce(ctx context.Context, ks keys, most int) (int64, error
 		}
 	}
 	return n, nil
+}
+
+// evictTx sends the transaction of trimOnce: LRANGE of the last `most`
+// entries, then the evict script.
+func (s *Service) evictTx(ctx context.Context, ks keys, most int) (*redis.StringSliceCmd, *redis.Cmd, error) {
+	tx := s.rdb.TxPipeline()
+	tail := tx.LRange(ctx, ks.list, -int64(most), -1)
+	evict := tx.EvalSha(ctx, evictScript.Hash(), []string{ks.list, ks.evicted}, s.maxItems, most)
+	_, err := tx.Exec(ctx)
+	return tail, evict, err
 }

@@ -9,9 +9,9 @@ import (
 // entry without scanning the list. A push writes its entry at once, with
 // one LPUSH, and its index entry shortly after: index entries of the
 // pushes of one kind are collected and written together, by one HSET, at
-// most 10 ms (defaultIndexDelay) after the first of them. A lone worker's push thus costs
-// one command on its own round trip, and Redis inserts index entries in
-// batches.
+// most 10 ms (defaultIndexDelay) after the first of them. A lone worker's
+// push thus costs one command on its own round trip, and Redis inserts
+// index entries in batches.
 //
 // Until its index entry is written, an entry is found the way other
 // programs' entries are, by scanning; within this Service every operation
