@@ -3,40 +3,54 @@
 //
 // A scraper worker that fails to scrape or extract a source records the
 // failure with [Service.PushScrapeFailure] or [Service.PushExtractionFailure];
-// operators list, count and pop failures with [Service.List],
-// [Service.Stats] and [Service.Pop] (or over HTTP with the httpapi
-// subpackage).
+// operators list, count, retry and discard failures with [Service.List],
+// [Service.Find], [Service.Stats], [Service.Retry] and [Service.Pop] (or over
+// HTTP with the httpapi subpackage).
 //
 // # Wire format
 //
-// Each failure is one JSON string in a Redis list, newest first:
-// scrape failures under "scrape:dlq" ([ScrapeKey]), extraction failures under
-// "extraction:dlq" ([ExtractionKey]). The format is shared with other programs
-// (the Python service this library replaces reads and writes the same keys);
-// see [Item] for the exact fields. Entries written by other programs are
-// read, listed and popped like our own; entries that are not valid JSON are
-// skipped by List and reported through the [log/slog] logger, never deleted.
+// Each failure is one JSON string in a Redis list, newest first: scrape
+// failures under "scrape:dlq" ([ScrapeKey]), extraction failures under
+// "extraction:dlq" ([ExtractionKey]). The format is shared with other
+// programs (the Python service this library replaces reads and writes the
+// same keys); see [Item] for the exact fields. Entries written by other
+// programs are read, listed, popped and retried like our own; entries that
+// are not valid JSON are skipped by List and reported through the
+// [log/slog] logger, never deleted by a filter.
 //
-// Next to each list the library keeps helper keys in the same Redis Cluster
-// hash slot: "{scrape:dlq}:index" (a hash of id to stored entry, so Pop does
-// not scan the list; written within 10 ms of each push, see [Service.Flush]),
-// "{scrape:dlq}:evicted" (how many entries the size and age limits removed)
-// and "{scrape:dlq}:inflight" (entries handed to a [Requeuer] and not yet
-// confirmed).
+// The list is the only place an entry lives. Next to it the library keeps
+// small helper keys in the same Redis Cluster hash slot:
+// "{scrape:dlq}:claims" (retries under way, see [Service.Retry]),
+// "{scrape:dlq}:evicted" and "{scrape:dlq}:pushed" (counters) and
+// "{scrape:dlq}:history" (pushes per minute and hour, see
+// [Service.History]).
+//
+// # Claims
+//
+// A retry does not move its entry: it marks the entry's id as claimed
+// until a deadline ([WithClaimTimeout]), calls the [Requeuer], and removes
+// the entry only when the Requeuer succeeded. A failed requeue drops the
+// claim; a crash leaves a claim that expires, after which the entry is
+// retryable again, whatever its kind. Nothing has to be recovered.
 //
 // # Errors
 //
-// Methods return errors that wrap the sentinel errors below, so callers test
-// them with [errors.Is]. Redis failures and context cancellation are returned
-// wrapped with the operation that failed.
+// Methods return errors that wrap the sentinel errors below, so callers
+// test them with [errors.Is]. Redis failures and context cancellation are
+// returned wrapped with the operation that failed. Redis Cluster answers
+// that mean "not here" or "not now" (MOVED, ASK, TRYAGAIN, CLUSTERDOWN)
+// are retried with backoff inside the caller's context and never returned
+// as such.
 package dlq
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/dlqkit/dlq/internal/rdb"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -50,7 +64,8 @@ const (
 // Kind names a class of failure. Its [Kind.Key] is the Redis list holding
 // that class. The two seed kinds are [Scrape] and [Extraction]; other kinds
 // work with the by-kind methods of [Service] (Kind("render") lives under
-// "render:dlq").
+// "render:dlq"); name them with [WithKinds] so that the janitor and the
+// HTTP API know them.
 type Kind string
 
 // The seed kinds.
@@ -82,34 +97,49 @@ func (k Kind) Validate() error {
 	return nil
 }
 
-// keys are the Redis keys of one kind. Helper keys use the list key as
-// their hash tag, so all of them hash to the list's Redis Cluster slot.
-type keys struct {
-	list     string // the wire-format list, shared with other programs
-	index    string // hash: id -> the entry exactly as stored
-	evicted  string // counter of entries removed by size and age limits
-	inflight string // hash: id -> "<claimed ms>:<entry>" of retries under way
+func (k Kind) keys() rdb.Keys { return rdb.KeysOf(k.Key()) }
+
+// Redis is the part of a go-redis client the service uses: scripts, a
+// pipeline for pushes and counters, and a few reads. *redis.Client,
+// *redis.ClusterClient, *redis.Ring and redis.UniversalClient all satisfy
+// it; so does a wrapper that embeds one of them, which is how tests inject
+// faults.
+type Redis interface {
+	redis.Scripter
+	LLen(ctx context.Context, key string) *redis.IntCmd
+	LRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
+	LIndex(ctx context.Context, key string, index int64) *redis.StringCmd
+	Get(ctx context.Context, key string) *redis.StringCmd
+	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
+	HLen(ctx context.Context, key string) *redis.IntCmd
+	HKeys(ctx context.Context, key string) *redis.StringSliceCmd
+	HDel(ctx context.Context, key string, fields ...string) *redis.IntCmd
+	Exists(ctx context.Context, keys ...string) *redis.IntCmd
+	Info(ctx context.Context, section ...string) *redis.StringCmd
+	Pipeline() redis.Pipeliner
 }
 
-func keysOf(k Kind) keys {
-	list := k.Key()
-	tag := "{" + list + "}:"
-	return keys{
-		list:     list,
-		index:    tag + "index",
-		evicted:  tag + "evicted",
-		inflight: tag + "inflight",
-	}
-}
-
-func (ks keys) all() []string {
-	return []string{ks.list, ks.index, ks.evicted, ks.inflight}
-}
+var (
+	_ Redis = (*redis.Client)(nil)
+	_ Redis = (*redis.ClusterClient)(nil)
+	_ Redis = (*redis.Ring)(nil)
+	_ Redis = (redis.UniversalClient)(nil)
+)
 
 // Sentinel errors. Methods wrap them with details; test with [errors.Is].
 var (
 	// ErrNotFound means no entry with the given id is in the DLQ.
 	ErrNotFound = errors.New("dlq: item not found")
+	// ErrClaimed means the entry is claimed by a retry under way (see
+	// [Service.Retry]); pass [Force] to Pop or Delete it all the same.
+	ErrClaimed = errors.New("dlq: item is claimed by a retry under way")
+	// ErrNoRequeuer means a bulk retry on a Service built without
+	// [WithRequeuer]: there is nowhere to send the entries, so nothing was
+	// changed.
+	ErrNoRequeuer = errors.New("dlq: no Requeuer (build the Service with dlq.WithRequeuer)")
+	// ErrRequeue means the Requeuer failed (returned an error or
+	// panicked); the entry is still in the DLQ, unchanged and unclaimed.
+	ErrRequeue = errors.New("dlq: requeue failed")
 	// ErrInvalidKind means a Kind is empty, too long, or contains
 	// whitespace, control characters or braces.
 	ErrInvalidKind = errors.New("dlq: invalid kind")
@@ -125,20 +155,18 @@ var (
 	// ErrMalformed means a stored entry is not a JSON object with the
 	// fields of [Item].
 	ErrMalformed = errors.New("dlq: malformed entry")
+	// ErrNoRedis means a nil *Service, or one not built with [New].
+	ErrNoRedis = errors.New("dlq: Service has no Redis client (build it with dlq.New)")
 )
 
-// Redis is the part of a go-redis client the service uses: scripts, LPUSH
-// and HSET for pushes, two list reads, HSCAN for the janitor, and
-// MULTI/EXEC and HDEL for evictions. *redis.Client, *redis.ClusterClient,
-// *redis.Ring and redis.UniversalClient all satisfy it; so does a wrapper
-// that embeds one of them, which is how tests inject faults.
-type Redis interface {
-	redis.Scripter
-	LLen(ctx context.Context, key string) *redis.IntCmd
-	LRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
-	HScan(ctx context.Context, key string, cursor uint64, match string, count int64) *redis.ScanCmd
-	LPush(ctx context.Context, key string, values ...any) *redis.IntCmd
-	HSet(ctx context.Context, key string, values ...any) *redis.IntCmd
-	HDel(ctx context.Context, key string, fields ...string) *redis.IntCmd
-	TxPipeline() redis.Pipeliner
+// errorf wraps a sentinel error with a formatted detail:
+// "dlq: item not found: <detail>".
+func errorf(sentinel error, format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)
+}
+
+// opError wraps an error from Redis or the context with the operation and
+// kind it happened in, e.g. "dlq: push scrape: context canceled".
+func opError(op string, k Kind, err error) error {
+	return fmt.Errorf("dlq: %s %s: %w", op, k, err)
 }

@@ -50,9 +50,6 @@ func run(t *testing.T, fn func(t *testing.T, e *env), opts ...Option) {
 		svc := New(b.Client, o...)
 		e := &env{Backend: b, svc: svc, kind: kind, logs: logs}
 		fn(t, e)
-		// Index writes and trims end before the client closes.
-		svc.bg.Wait()
-		e.svc.bg.Wait()
 	})
 }
 
@@ -80,30 +77,6 @@ func rawList(t *testing.T, e *env, k Kind) []string {
 		t.Fatal(err)
 	}
 	return raws
-}
-
-// checkIndex asserts that every index entry points at an entry in the list
-// and that every entry we pushed is indexed.
-func checkIndex(t *testing.T, e *env, k Kind) {
-	t.Helper()
-	ctx := context.Background()
-	ks := keysOf(k)
-	live := map[string]bool{}
-	for _, raw := range rawList(t, e, k) {
-		live[raw] = true
-	}
-	idx, err := e.Client.HGetAll(ctx, ks.index).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for id, entry := range idx {
-		if !live[entry] {
-			t.Errorf("index entry %s points at no live entry: %.80q", id, entry)
-		}
-	}
-	if len(idx) > len(live) {
-		t.Errorf("index has %d entries for %d live entries", len(idx), len(live))
-	}
 }
 
 func TestSeedFlow(t *testing.T) {
@@ -163,8 +136,6 @@ func TestSeedFlow(t *testing.T) {
 		if st, _ := e.svc.Stats(ctx); st != (Stats{Scrape: 2}) {
 			t.Fatalf("Stats after pops = %+v", st)
 		}
-		checkIndex(t, e, Scrape)
-		checkIndex(t, e, Extraction)
 	})
 }
 
@@ -283,7 +254,6 @@ func TestForeignEntries(t *testing.T) {
 		if len(left) != 2 || left[0] != pythonEntries[1] {
 			t.Fatalf("left = %q, want py-2 untouched and ours", left)
 		}
-		checkIndex(t, e, Scrape)
 	})
 }
 
@@ -369,7 +339,6 @@ func TestConcurrentPopOneWinner(t *testing.T) {
 		if n := len(rawList(t, e, Scrape)); n != 40 {
 			t.Fatalf("%d entries left, want the 40 bystanders", n)
 		}
-		checkIndex(t, e, Scrape)
 	})
 }
 
@@ -392,8 +361,8 @@ func TestBadInput(t *testing.T) {
 			{"empty id", func() error { _, err := e.svc.PopScrapeItem(ctx, ""); return err }, ErrInvalidID},
 			{"huge id", func() error { _, err := e.svc.PopScrapeItem(ctx, strings.Repeat("x", MaxIDLen+1)); return err }, ErrInvalidID},
 			{"unknown id", func() error { _, err := e.svc.PopScrapeItem(ctx, uuid.NewString()); return err }, ErrNotFound},
-			{"nil service", func() error { _, err := (*Service)(nil).Stats(ctx); return err }, errNoRedis},
-			{"no client", func() error { _, err := New(nil).ListScrape(ctx, 1); return err }, errNoRedis},
+			{"nil service", func() error { _, err := (*Service)(nil).Stats(ctx); return err }, ErrNoRedis},
+			{"no client", func() error { _, err := New(nil).ListScrape(ctx, 1); return err }, ErrNoRedis},
 		}
 		for _, c := range cases {
 			if err := c.call(); !errors.Is(err, c.want) {
@@ -518,7 +487,7 @@ func TestSizeCap(t *testing.T) {
 		if fmt.Sprint(ids(items)) != fmt.Sprint(want) {
 			t.Fatalf("ids = %v, want the newest five %v", ids(items), want)
 		}
-		if n, err := e.Client.Get(ctx, keysOf(e.kind).evicted).Int(); err != nil || n != 3 {
+		if n, err := e.Client.Get(ctx, e.kind.keys().Evicted).Int(); err != nil || n != 3 {
 			t.Errorf("evicted counter = %d, %v; want 3", n, err)
 		}
 		// The first eviction is logged at once; the next two within 10s
@@ -543,54 +512,7 @@ func TestSizeCap(t *testing.T) {
 		if _, err := e.svc.Pop(ctx, e.kind, pushed[0].ID); !errors.Is(err, ErrNotFound) {
 			t.Errorf("evicted entry popped: %v", err)
 		}
-		checkIndex(t, e, e.kind)
 	}, WithMaxItems(5))
-}
-
-// TestLargeCapTrimsInTheBackground: from a cap of 100 the list may grow 1%
-// over it before a trim, which runs beside the push.
-func TestLargeCapTrimsInTheBackground(t *testing.T) {
-	run(t, func(t *testing.T, e *env) {
-		ctx := context.Background()
-		var last []string
-		for i := range 250 {
-			last = append(last, push(t, e, e.kind, fmt.Sprint("e", i)).ID)
-		}
-		e.svc.bg.Wait()
-		info, err := e.svc.Info(ctx, e.kind)
-		if err != nil || info.Length < 100 || info.Length > 101 || info.Evicted != 250-info.Length {
-			t.Fatalf("Info = %+v, %v; want 100 or 101 entries and the rest evicted", info, err)
-		}
-		items := mustList(t, e)
-		for i, it := range items {
-			if it.ID != last[249-i] {
-				t.Fatalf("item %d is %s, want the newest entries kept", i, it.ID)
-			}
-		}
-		checkIndex(t, e, e.kind)
-	}, WithMaxItems(100))
-}
-
-func TestStaleIndexEntry(t *testing.T) {
-	run(t, func(t *testing.T, e *env) {
-		ctx := context.Background()
-		gone := push(t, e, Scrape, "removed by another program")
-		kept := push(t, e, Scrape, "kept")
-		raws := rawList(t, e, Scrape)
-		if err := e.Client.LRem(ctx, ScrapeKey, 1, raws[1]).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.svc.PopScrapeItem(ctx, gone.ID); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("pop of an externally removed entry: err = %v, want ErrNotFound", err)
-		}
-		if ok, _ := e.Client.HExists(ctx, keysOf(Scrape).index, gone.ID).Result(); ok {
-			t.Error("the stale index entry is still there")
-		}
-		if it, err := e.svc.PopScrapeItem(ctx, kept.ID); err != nil || it.ID != kept.ID {
-			t.Fatalf("Pop(kept) = %+v, %v", it, err)
-		}
-		checkIndex(t, e, Scrape)
-	})
 }
 
 func TestHelperKeysShareTheSlot(t *testing.T) {
@@ -598,14 +520,14 @@ func TestHelperKeysShareTheSlot(t *testing.T) {
 		t.Fatalf("slot(123456789) = %d: the CRC16 below is wrong", got)
 	}
 	for _, k := range []Kind{Scrape, Extraction, "render"} {
-		ks := keysOf(k)
+		ks := k.keys()
 		want := dlqtest.Keys(string(k))
-		for _, key := range ks.all() {
+		for _, key := range ks.All() {
 			if !strings.Contains(strings.Join(want, " "), key) {
 				t.Errorf("dlqtest.Keys(%s) misses %s, so tests would not clean it", k, key)
 			}
-			if slot(key) != slot(ks.list) {
-				t.Errorf("%s hashes to slot %d, %s to %d", key, slot(key), ks.list, slot(ks.list))
+			if slot(key) != slot(ks.List) {
+				t.Errorf("%s hashes to slot %d, %s to %d", key, slot(key), ks.List, slot(ks.List))
 			}
 		}
 	}
@@ -648,11 +570,11 @@ func TestEveryKeyInTheListSlot(t *testing.T) {
 			return n
 		}
 		for _, k := range []Kind{Scrape, Extraction, e.kind} {
-			ks := keysOf(k)
-			want := slotOf(ks.list)
-			for _, key := range ks.all() {
+			ks := k.keys()
+			want := slotOf(ks.List)
+			for _, key := range ks.All() {
 				if got := slotOf(key); got != want {
-					t.Errorf("%s is in slot %d, %s in %d", key, got, ks.list, want)
+					t.Errorf("%s is in slot %d, %s in %d", key, got, ks.List, want)
 				}
 			}
 		}

@@ -40,12 +40,6 @@ func Example() {
 
 	st, _ := q.Stats(ctx)
 	fmt.Printf("scrape: %d, extraction: %d\n", st.Scrape, st.Extraction)
-
-	// Before the worker exits, it writes the index entries of its last
-	// failures, so that Pop finds them without scanning.
-	if err := q.Flush(ctx); err != nil {
-		log.Printf("indexing the last failures: %v", err)
-	}
 	// Output: scrape: 1, extraction: 0
 }
 
@@ -133,7 +127,8 @@ func ExampleService_Groups() {
 	rdb, stop := newRedis()
 	defer stop()
 	ctx := context.Background()
-	q := dlq.New(rdb)
+	requeue := dlq.RequeueFunc(func(ctx context.Context, it dlq.Item) error { return nil })
+	q := dlq.New(rdb, dlq.WithRequeuer(requeue))
 	for i, status := range []int{503, 503, 503, 404} {
 		_, _ = q.PushScrapeFailure(ctx, uuid.New(), fmt.Errorf("GET https://shop.example/p/%d: %d", i, status))
 	}

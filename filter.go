@@ -2,7 +2,9 @@ package dlq
 
 import (
 	"context"
+
 	"encoding/base64"
+	"github.com/dlqkit/dlq/internal/rdb"
 	"hash/maphash"
 	"strconv"
 	"strings"
@@ -89,20 +91,21 @@ func (s *Service) Find(ctx context.Context, kind Kind, q Query) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	ks := keysOf(kind)
-	c, err := s.counters(ctx, ks)
+	ks := kind.keys()
+	c, err := rdb.ReadCounters(ctx, s.rdb, ks)
 	if err != nil {
 		return Page{}, opError("find", kind, err)
 	}
+	evicted := counter(ks.Evicted, c.Evicted, new([]string))
 	// left is the number of entries still to read, counted from the tail:
 	// the next entry is at index -left.
-	left := c.length
+	left := c.Length
 	if q.Cursor != "" {
 		cleft, cevicted, err := decodeCursor(q.Cursor)
 		if err != nil {
 			return Page{}, err
 		}
-		left = min(cleft-max(c.evicted-cevicted, 0), c.length)
+		left = min(cleft-max(evicted-cevicted, 0), c.Length)
 	}
 	page := Page{Items: []Item{}}
 	seen := map[uint64]struct{}{}
@@ -111,7 +114,7 @@ func (s *Service) Find(ctx context.Context, kind Kind, q Query) (Page, error) {
 	for left > 0 && len(page.Items) < limit && scanned < maxFindScan {
 		// Negative indexes: pushes at the head during the walk do not
 		// shift what is read next.
-		raws, err := s.rdb.LRange(ctx, ks.list, -left, min(-left+scanPage-1, -1)).Result()
+		raws, err := rdb.Range(ctx, s.rdb, ks.List, -left, min(-left+scanPage-1, -1))
 		if err != nil {
 			return Page{}, opError("find", kind, err)
 		}
@@ -137,7 +140,10 @@ func (s *Service) Find(ctx context.Context, kind Kind, q Query) (Page, error) {
 		}
 	}
 	if left > 0 {
-		page.Next = encodeCursor(left, c.evicted)
+		page.Next = encodeCursor(left, evicted)
+	}
+	if err := s.markClaims(ctx, ks, page.Items); err != nil {
+		return Page{}, opError("find", kind, err)
 	}
 	return page, nil
 }
@@ -160,47 +166,23 @@ func decodeCursor(c string) (left, evicted int64, err error) {
 }
 
 // Count returns how many entries of a kind match f, reading the whole list
-// in pages (outside any script). Use it to preview a bulk action.
+// in pages (outside any script), each entry once. Use it to preview a bulk
+// action.
 func (s *Service) Count(ctx context.Context, kind Kind, f Filter) (int, error) {
 	if err := s.check(kind); err != nil {
 		return 0, err
 	}
 	n := 0
-	err := s.eachUnique(ctx, keysOf(kind).list, func(it Item, _ string) bool {
-		if f.Match(it) {
-			n++
+	err := s.walk(ctx, kind.Key(), func(page []stored) (int, error) {
+		for _, e := range page {
+			if it, err := decodeItem(e.raw); err == nil && f.Match(it) {
+				n++
+			}
 		}
-		return true
+		return 0, nil
 	})
 	if err != nil {
 		return 0, opError("count", kind, err)
 	}
 	return n, nil
-}
-
-// eachUnique calls fn with each well-formed entry of a list from the
-// oldest, skipping the entries eachFromTail shows twice where its pages
-// overlap. (Two identical entries, which only other programs write, in one
-// page or the next count once.)
-func (s *Service) eachUnique(ctx context.Context, key string, fn func(it Item, raw string) bool) error {
-	seed := maphash.MakeSeed()
-	prev, cur := map[uint64]struct{}{}, map[uint64]struct{}{}
-	return s.eachFromTail(ctx, key, func(raw string) bool {
-		h := maphash.String(seed, raw)
-		if _, dup := prev[h]; dup {
-			return true
-		}
-		if _, dup := cur[h]; dup {
-			return true
-		}
-		if cur[h] = struct{}{}; len(cur) >= scanPage {
-			prev, cur = cur, prev
-			clear(cur)
-		}
-		it, err := decodeItem(raw)
-		if err != nil {
-			return true
-		}
-		return fn(it, raw)
-	})
 }

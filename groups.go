@@ -2,6 +2,8 @@ package dlq
 
 import (
 	"context"
+
+	"github.com/dlqkit/dlq/internal/rdb"
 	"sort"
 	"time"
 )
@@ -36,13 +38,7 @@ func (s *Service) groups(ctx context.Context, kind Kind, newest int) ([]Group, e
 		return nil, err
 	}
 	byID := map[string]*Group{}
-	each := s.eachUnique
-	if newest > 0 {
-		each = func(ctx context.Context, key string, fn func(Item, string) bool) error {
-			return s.eachNewest(ctx, key, newest, fn)
-		}
-	}
-	err := each(ctx, keysOf(kind).list, func(it Item, _ string) bool {
+	add := func(it Item) {
 		sig := Signature(it.Error)
 		g := byID[sig]
 		if g == nil {
@@ -56,8 +52,20 @@ func (s *Service) groups(ctx context.Context, kind Kind, newest int) ([]Group, e
 		if it.FailedAt.Before(g.Oldest) {
 			g.Oldest = it.FailedAt
 		}
-		return true
-	})
+	}
+	var err error
+	if newest > 0 {
+		err = s.eachNewest(ctx, kind.Key(), newest, add)
+	} else {
+		err = s.walk(ctx, kind.Key(), func(page []stored) (int, error) {
+			for _, e := range page {
+				if it, err := decodeItem(e.raw); err == nil {
+					add(it)
+				}
+			}
+			return 0, nil
+		})
+	}
 	if err != nil {
 		return nil, opError("groups", kind, err)
 	}
@@ -79,16 +87,16 @@ func (s *Service) groups(ctx context.Context, kind Kind, newest int) ([]Group, e
 
 // eachNewest calls fn with the well-formed entries among the newest n of a
 // list, newest first.
-func (s *Service) eachNewest(ctx context.Context, key string, n int, fn func(Item, string) bool) error {
+func (s *Service) eachNewest(ctx context.Context, key string, n int, fn func(Item)) error {
 	for off := int64(0); off < int64(n); off += scanPage {
 		stop := min(off+scanPage, int64(n)) - 1
-		raws, err := s.rdb.LRange(ctx, key, off, stop).Result()
+		raws, err := rdb.Range(ctx, s.rdb, key, off, stop)
 		if err != nil {
 			return err
 		}
 		for _, raw := range raws {
-			if it, err := decodeItem(raw); err == nil && !fn(it, raw) {
-				return nil
+			if it, err := decodeItem(raw); err == nil {
+				fn(it)
 			}
 		}
 		if int64(len(raws)) < stop-off+1 {

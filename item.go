@@ -1,10 +1,9 @@
 package dlq
 
 import (
+	"bytes"
 	"encoding/json"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -23,14 +22,32 @@ import (
 // form is accepted ("Z", other offsets, no fraction, or no offset at all,
 // which is taken as UTC), as are keys in any order, whitespace, job_id null
 // or absent, and unknown keys (ignored).
+//
+// Fidelity: an item read from Redis keeps every stored field as it was
+// written. failed_at comes back in the writer's own form (Python writes
+// "2026-01-02T03:04:05+00:00" when the microsecond is 0) unless FailedAt is
+// changed, and keys the item does not know are written back after the
+// seven, unchanged.
+//
+// Over HTTP, an item under a retry also carries "in_flight": true and
+// "claimed_until" (see [Service.Retry]); those keys are never stored.
 type Item struct {
-	ID         string    `json:"id"`          // a UUID for entries pushed by this library
+	ID         string    `json:"id"`          // a UUIDv7 for entries pushed by this library
 	SourceID   string    `json:"source_id"`   // the source that failed
 	JobID      *string   `json:"job_id"`      // nil when the failure has no job
 	Error      string    `json:"error"`       // the cause, at most MaxErrorBytes long
-	FailedAt   time.Time `json:"failed_at"`   // when the failure was recorded, UTC, microsecond precision
+	FailedAt   time.Time `json:"failed_at"`   // when the failure was recorded, UTC
 	RetryCount int       `json:"retry_count"` // how many times it has been retried before
 	Kind       Kind      `json:"dlq_type"`    // the DLQ it belongs to
+
+	// InFlight is true when a retry holds a claim on the entry, until
+	// ClaimedUntil. Set by List, Find and Retry; never stored.
+	InFlight     bool      `json:"in_flight,omitempty"`
+	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
+
+	failedAt string // failed_at as stored, "" for an item not read from Redis
+	extra    []byte // unknown keys as stored: `,"k":v,"k2":v2`
+	raw      string // the entry exactly as stored
 }
 
 // timeLayout is the failed_at layout we write, minus the "+00:00" suffix.
@@ -77,12 +94,24 @@ func (it Item) appendJSON(dst []byte) []byte {
 	}
 	dst = append(dst, `,"error":`...)
 	dst = appendString(dst, it.Error)
-	dst = append(dst, `,"failed_at":"`...)
-	dst = it.FailedAt.UTC().AppendFormat(dst, timeLayout)
-	dst = append(dst, `+00:00","retry_count":`...)
+	dst = append(dst, `,"failed_at":`...)
+	if t, err := parseTime(it.failedAt); it.failedAt != "" && err == nil && t.Equal(it.FailedAt) {
+		dst = appendString(dst, it.failedAt)
+	} else {
+		dst = append(dst, '"')
+		dst = it.FailedAt.UTC().AppendFormat(dst, timeLayout)
+		dst = append(dst, `+00:00"`...)
+	}
+	dst = append(dst, `,"retry_count":`...)
 	dst = strconv.AppendInt(dst, int64(it.RetryCount), 10)
 	dst = append(dst, `,"dlq_type":`...)
 	dst = appendString(dst, string(it.Kind))
+	dst = append(dst, it.extra...)
+	if it.InFlight {
+		dst = append(dst, `,"in_flight":true,"claimed_until":"`...)
+		dst = it.ClaimedUntil.UTC().AppendFormat(dst, timeLayout)
+		dst = append(dst, `+00:00"`...)
+	}
 	return append(dst, '}')
 }
 
@@ -121,35 +150,95 @@ func (it *Item) UnmarshalJSON(data []byte) error {
 		FailedAt:   t,
 		RetryCount: w.RetryCount,
 		Kind:       w.Kind,
+		failedAt:   w.FailedAt,
+		extra:      extraKeys(data),
 	}
 	return nil
 }
 
-// decodeItem decodes one stored entry.
+// knownKeys are the keys of the wire format, and the claim keys the HTTP
+// form adds.
+var knownKeys = map[string]bool{
+	"id": true, "source_id": true, "job_id": true, "error": true, "failed_at": true,
+	"retry_count": true, "dlq_type": true, "in_flight": true, "claimed_until": true,
+}
+
+// extraKeys returns the keys of a JSON object other than knownKeys, in
+// their order, as `,"key":value` with the values as written; nil when there
+// are none. Our own entries (which start {"id":") have none, and are not
+// parsed twice.
+func extraKeys(data []byte) []byte {
+	if bytes.Count(data, []byte(`":`)) == 7 && ownKeys(data) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	var out []byte
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return out
+		}
+		key, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return out
+		}
+		if knownKeys[key] {
+			continue
+		}
+		out = append(out, ',')
+		out = appendString(out, key)
+		out = append(out, ':')
+		out = append(out, v...)
+	}
+	return out
+}
+
+// ownKeys reports whether data holds `"key":` for each of the seven wire
+// keys: with only seven `":` in it, it then has no other key.
+func ownKeys(data []byte) bool {
+	for _, k := range []string{`{"id":`, `"source_id":`, `"job_id":`, `"error":`, `"failed_at":`, `"retry_count":`, `"dlq_type":`} {
+		if !bytes.Contains(data, []byte(k)) {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeItem decodes one stored entry and remembers it as stored.
 func decodeItem(raw string) (Item, error) {
 	var it Item
 	err := it.UnmarshalJSON([]byte(raw))
+	it.raw = raw
 	return it, err
 }
 
-// idOf reads an entry's id the way id_of in lua/lib.lua does, so that Go
-// and the scripts agree on which index entry belongs to an entry: our
-// entries start with {"id":"<36-byte UUID>"; for others, the first "id" key
-// whose string value has no escapes.
-func idOf(raw string) (string, bool) {
-	if len(raw) > 43 && strings.HasPrefix(raw, `{"id":"`) && raw[43] == '"' {
-		if id := raw[7:43]; !strings.ContainsAny(id, `"\`) {
-			return id, true
+// v7Time returns the unix milliseconds of a UUIDv7 id, or -1 for any other
+// id: Pop and Retry find such entries by a binary search on these times.
+func v7Time(id string) int64 {
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[14] != '7' {
+		return -1
+	}
+	var ms int64
+	for _, c := range id[:8] + id[9:13] {
+		var d int64
+		switch {
+		case c >= '0' && c <= '9':
+			d = int64(c - '0')
+		case c >= 'a' && c <= 'f':
+			d = int64(c-'a') + 10
+		case c >= 'A' && c <= 'F':
+			d = int64(c-'A') + 10
+		default:
+			return -1
 		}
+		ms = ms<<4 | d
 	}
-	m := idPattern.FindStringSubmatch(raw)
-	if m == nil {
-		return "", false
-	}
-	return m[1], true
+	return ms
 }
-
-var idPattern = regexp.MustCompile(`"id"[ \t\n\v\f\r]*:[ \t\n\v\f\r]*"([^"\\]*)"`)
 
 // MaxErrorBytes is the longest error text stored with an item. Longer texts
 // (a 5 MB HTML error page, say) are cut at a UTF-8 boundary and end in

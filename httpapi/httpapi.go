@@ -340,6 +340,10 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, "invalid id")
 	case errors.Is(err, dlq.ErrInvalidLimit):
 		writeError(w, http.StatusBadRequest, "invalid limit")
+	case errors.Is(err, dlq.ErrClaimed):
+		writeError(w, http.StatusConflict, "the item is claimed by a retry under way; try again after its claim ends")
+	case errors.Is(err, dlq.ErrNoRequeuer):
+		writeError(w, http.StatusConflict, "bulk retry needs a Requeuer: build the Service with dlq.WithRequeuer")
 	case r.Context().Err() != nil:
 		// The client hung up; nobody reads the answer.
 		h.logger().InfoContext(r.Context(), "dlq/httpapi: request cancelled", "method", r.Method, "path", r.URL.Path, "error", err)

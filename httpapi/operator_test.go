@@ -124,17 +124,17 @@ func TestBulkRoutes(t *testing.T) {
 		h := httpapi.New(svc)
 		sig503 := url.QueryEscape(dlq.Signature(texts[0]))
 
-		if r := do(t, h, "POST", "/dlq/scrape/retry?dry_run=true&signature="+sig503); string(r.body) != `{"matched":3,"handled":0}`+"\n" {
+		if r := do(t, h, "POST", "/dlq/scrape/retry?dry_run=true&signature="+sig503); string(r.body) != `{"matched":3,"handled":0,"failed":0,"skipped":0}`+"\n" {
 			t.Fatalf("dry run: %d %s", r.status, r.body)
 		}
 		if requeued.Load() != 0 {
 			t.Fatal("the dry run requeued")
 		}
-		if r := do(t, h, "POST", "/dlq/scrape/retry?signature="+sig503); string(r.body) != `{"matched":3,"handled":3}`+"\n" || requeued.Load() != 3 {
+		if r := do(t, h, "POST", "/dlq/scrape/retry?signature="+sig503); string(r.body) != `{"matched":3,"handled":3,"failed":0,"skipped":0}`+"\n" || requeued.Load() != 3 {
 			t.Fatalf("retry: %d %s, requeued %d", r.status, r.body, requeued.Load())
 		}
 		body := `{"error": "404", "dry_run": false}`
-		if r := doBody(t, h, "POST", "/dlq/scrape/delete", "application/json", body); string(r.body) != `{"matched":3,"handled":3}`+"\n" {
+		if r := doBody(t, h, "POST", "/dlq/scrape/delete", "application/json", body); string(r.body) != `{"matched":3,"handled":3,"failed":0,"skipped":0}`+"\n" {
 			t.Fatalf("delete by JSON body: %d %s", r.status, r.body)
 		}
 		pushErrs(t, svc, "x", "y")
@@ -163,7 +163,7 @@ func TestBulkRoutes(t *testing.T) {
 		if n, _ := e.Client.LLen(context.Background(), dlq.ScrapeKey).Result(); n != 2 {
 			t.Fatalf("bad bulk requests changed the DLQ: %d entries, want 2", n)
 		}
-		if r := do(t, h, "POST", "/dlq/scrape/delete?all=true"); string(r.body) != `{"matched":2,"handled":2}`+"\n" {
+		if r := do(t, h, "POST", "/dlq/scrape/delete?all=true"); string(r.body) != `{"matched":2,"handled":2,"failed":0,"skipped":0}`+"\n" {
 			t.Fatalf("delete all: %s", r.body)
 		}
 	})

@@ -33,11 +33,6 @@ func main() {
 
 	q := dlq.New(rdb)
 	failed := scrapeAll(context.Background(), q, http.DefaultClient, os.Args[1:])
-	// Index the last failures before exiting, so that operators' pops find
-	// them without scanning the list.
-	if err := q.Flush(context.Background()); err != nil {
-		log.Printf("indexing the last failures: %v", err)
-	}
 	log.Printf("%d of %d sources failed; see the scrape DLQ", failed, len(os.Args)-1)
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/dlqkit/dlq/internal/rdb"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -121,11 +122,7 @@ func (b *Backend) Down(t *testing.T) *redis.Client {
 func Keys(kinds ...string) []string {
 	var ks []string
 	for _, k := range kinds {
-		list := k + ":dlq"
-		ks = append(ks, list)
-		for _, h := range []string{"index", "evicted", "inflight"} {
-			ks = append(ks, "{"+list+"}:"+h)
-		}
+		ks = append(ks, rdb.KeysOf(k+":dlq").All()...)
 	}
 	return ks
 }

@@ -1,0 +1,14 @@
+-- ack.lua ends a successful retry: it removes the exact entry, and the
+-- claim if it is still this retry's.
+-- KEYS[1] the list, KEYS[2] the claims hash
+-- ARGV[1] id, ARGV[2] the claim's token, ARGV[3] the exact entry,
+-- ARGV[4] where the entry was (index from the head)
+-- Returns {removed (0 or 1), held (1 if the claim was still ours)}.
+local c = redis.call('HGET', KEYS[2], ARGV[1])
+local held = 0
+if c and string.match(c, '^%d+:(.*)$') == ARGV[2] then
+  held = 1
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+local n = redis.call('LLEN', KEYS[1])
+return {redis.call('LREM', KEYS[1], sign(tonumber(ARGV[4]), n), ARGV[3]), held}

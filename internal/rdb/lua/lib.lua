@@ -1,0 +1,112 @@
+-- lib.lua: helpers prepended to every script of the package (scripts.go).
+-- It touches no keys of its own; the scripts pass theirs in.
+
+-- ts_of returns the unix milliseconds carried by the UUIDv7 id at the start
+-- of an entry this library wrote ({"id":"<uuid>",...), or nil for any other
+-- entry (another program's, or a UUIDv4 id).
+local function ts_of(e)
+  if not e or string.sub(e, 1, 7) ~= '{"id":"' or string.sub(e, 22, 22) ~= '7'
+    or string.sub(e, 16, 16) ~= '-' or string.sub(e, 44, 44) ~= '"' then
+    return nil
+  end
+  return tonumber(string.sub(e, 8, 15) .. string.sub(e, 17, 20), 16)
+end
+
+-- deadline_of reads the deadline (unix ms) of a claim "<deadline>:<token>";
+-- a value in any other form counts as expired.
+local function deadline_of(c)
+  if not c then return nil end
+  return tonumber(string.match(c, '^(%d+):')) or 0
+end
+
+-- live_claim returns the claim on id if it has not expired at now.
+local function live_claim(claims, id, now)
+  local c = redis.call('HGET', claims, id)
+  if c and deadline_of(c) > now then return c end
+  return nil
+end
+
+-- sign is the LREM count that scans from the end nearer to index i of a
+-- list of n entries: 1 from the head, -1 from the tail.
+local function sign(i, n)
+  if i * 2 < n then return 1 end
+  return -1
+end
+
+-- window is how far around a position the scripts look for an entry.
+local window = 64
+
+-- find_near returns the index of entry e in list key within the window
+-- around index i, or nil.
+local function find_near(key, e, i, n)
+  local a = math.max(0, i - window)
+  local b = math.min(n - 1, i + window)
+  if a > b then return nil end
+  local got = redis.call('LRANGE', key, a, b)
+  for j = 1, #got do
+    if got[j] == e then return a + j - 1 end
+  end
+  return nil
+end
+
+-- locate finds the entry this library wrote with the given id, whose UUIDv7
+-- carries time ts, without reading the list: a binary search on the ids'
+-- times (the list is in push order, newest first) and a look at the window
+-- around the place found. It returns the entry, its index and the list's
+-- length, or nil when the entry is not where its time says (the caller
+-- then scans).
+local function locate(key, id, ts)
+  local n = redis.call('LLEN', key)
+  if n == 0 then return nil end
+  local prefix = '{"id":"' .. id .. '"'
+  local function at(i)
+    -- the time at index i, or at the first entry after it (up to 8) that
+    -- carries one
+    for j = i, math.min(n - 1, i + 8) do
+      local t = ts_of(redis.call('LINDEX', key, j))
+      if t then return t end
+    end
+    return nil
+  end
+  local pos
+  local head = at(0)
+  if head and ts >= head then pos = 0 end
+  if not pos then
+    local tail = ts_of(redis.call('LINDEX', key, n - 1))
+    if tail and ts <= tail then pos = n - 1 end
+  end
+  if not pos then
+    local lo, hi = 0, n - 1
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      local t = at(mid)
+      if not t then return nil end
+      if t > ts then lo = mid + 1 else hi = mid end
+    end
+    pos = lo
+  end
+  local a = math.max(0, pos - window)
+  local got = redis.call('LRANGE', key, a, math.min(n - 1, pos + window))
+  for j = 1, #got do
+    if string.sub(got[j], 1, #prefix) == prefix then return got[j], a + j - 1, n end
+  end
+  return nil
+end
+
+-- find returns the entry to act on, its index and the list's length: the
+-- exact entry raw if given (checked near the hint index, else with LPOS),
+-- or the entry with this id found by locate.
+local function find(key, id, ts, raw, hint)
+  if raw == '' then
+    if ts < 0 then return nil end
+    return locate(key, id, ts)
+  end
+  local n = redis.call('LLEN', key)
+  if hint >= 0 and hint < n then
+    local i = find_near(key, raw, hint, n)
+    if i then return raw, i, n end
+  end
+  local i = redis.call('LPOS', key, raw)
+  if i then return raw, i, n end
+  return nil
+end

@@ -1,0 +1,362 @@
+package rdb
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Push LPUSHes entries (the last one ends up at the head) and, in the same
+// round trip, adds them to the pushed counter and to the history buckets of
+// now. It returns the list's length after the push. A counter that could
+// not be written is reported in counterErr; the push stands.
+func Push(ctx context.Context, c Client, k Keys, entries []any, now time.Time) (length int64, counterErr, err error) {
+	n := int64(len(entries))
+	minute, hour := now.Unix()/60, now.Unix()/3600
+	err = retry(ctx, func() error {
+		p := c.Pipeline()
+		lp := p.LPush(ctx, k.List, entries...)
+		ps := p.IncrBy(ctx, k.Pushed, n)
+		hm := p.HIncrBy(ctx, k.History, "m"+strconv.FormatInt(minute, 10), n)
+		hh := p.HIncrBy(ctx, k.History, "h"+strconv.FormatInt(hour, 10), n)
+		_, _ = p.Exec(ctx)
+		if err := lp.Err(); err != nil {
+			return err
+		}
+		length = lp.Val()
+		for _, cmd := range []redis.Cmder{ps, hm, hh} {
+			if cmd.Err() != nil {
+				counterErr = cmd.Err()
+				break
+			}
+		}
+		return nil
+	})
+	return length, counterErr, err
+}
+
+// Trim evicts the oldest entries beyond max and adds them to the evicted
+// counter; counterErr is the counter's error, if any (the eviction stands).
+func Trim(ctx context.Context, c Client, k Keys, max int) (evicted int64, counterErr string, err error) {
+	v, err := run(ctx, c, trimScript, []string{k.List, k.Evicted}, max)
+	if err != nil {
+		return 0, "", err
+	}
+	r, ok := v.([]any)
+	if !ok || len(r) != 2 {
+		return 0, "", fmt.Errorf("trim script answered %v", v)
+	}
+	n, _ := r[0].(int64)
+	s, _ := r[1].(string)
+	return n, s, nil
+}
+
+// Status is what a script found.
+type Status string
+
+// Script answers.
+const (
+	OK      Status = "ok"
+	Claimed Status = "claimed" // the entry has a live claim
+	Missing Status = "missing" // no such entry (where the script looked)
+)
+
+// Target names one entry for a script: its id ("" for an entry without
+// one), and either the exact stored string with the index where it was seen
+// (Raw set, Index a hint), or its id's UUIDv7 time to locate it by (Raw "",
+// TS >= 0; TS -1 when the id carries none).
+type Target struct {
+	ID    string
+	TS    int64
+	Raw   string
+	Index int64
+}
+
+func (t Target) hint() int64 {
+	if t.Raw == "" {
+		return -1
+	}
+	return t.Index
+}
+
+// Pop removes the target unless it has a live claim (or force is set). On
+// OK it returns the removed entry; on Claimed, the claim.
+func Pop(ctx context.Context, c Client, k Keys, t Target, now time.Time, force bool) (Status, string, error) {
+	f := "0"
+	if force {
+		f = "1"
+	}
+	v, err := run(ctx, c, popScript, []string{k.List, k.Claims}, t.ID, t.TS, now.UnixMilli(), f, t.Raw, t.hint())
+	if err != nil {
+		return "", "", err
+	}
+	st, s, _, err := answer(v)
+	return st, s, err
+}
+
+// Claim marks the target as claimed by token until deadline, unless it has
+// a live claim. On OK it returns the entry and its index.
+func Claim(ctx context.Context, c Client, k Keys, t Target, now, deadline time.Time, token string) (Status, string, int64, error) {
+	v, err := run(ctx, c, claimScript, []string{k.List, k.Claims},
+		t.ID, t.TS, now.UnixMilli(), deadline.UnixMilli(), token, t.Raw, t.hint())
+	if err != nil {
+		return "", "", 0, err
+	}
+	return answer(v)
+}
+
+func answer(v any) (Status, string, int64, error) {
+	r, ok := v.([]any)
+	if !ok || len(r) == 0 {
+		return "", "", 0, fmt.Errorf("script answered %v", v)
+	}
+	st, _ := r[0].(string)
+	var s string
+	var i int64
+	if len(r) > 1 {
+		s, _ = r[1].(string)
+	}
+	if len(r) > 2 {
+		i, _ = r[2].(int64)
+	}
+	return Status(st), s, i, nil
+}
+
+// Ack removes the exact entry raw (seen at index) after a successful retry,
+// and the claim if it is still token's.
+func Ack(ctx context.Context, c Client, k Keys, id, token, raw string, index int64) (removed, held bool, err error) {
+	v, err := run(ctx, c, ackScript, []string{k.List, k.Claims}, id, token, raw, index)
+	if err != nil {
+		return false, false, err
+	}
+	r, ok := v.([]any)
+	if !ok || len(r) != 2 {
+		return false, false, fmt.Errorf("ack script answered %v", v)
+	}
+	a, _ := r[0].(int64)
+	b, _ := r[1].(int64)
+	return a > 0, b > 0, nil
+}
+
+// Release drops the claim on id if it is still token's.
+func Release(ctx context.Context, c Client, k Keys, id, token string) (bool, error) {
+	v, err := run(ctx, c, releaseScript, []string{k.Claims}, id, token)
+	if err != nil {
+		return false, err
+	}
+	n, _ := v.(int64)
+	return n == 1, nil
+}
+
+// Remove removes exact entries (Target.Raw, near Target.Index), skipping
+// those with a live claim. It returns one byte per target: '1' removed,
+// '0' gone already, 'c' claimed. With countEvicted the removed entries are
+// added to the evicted counter, whose error is returned in counterErr.
+func Remove(ctx context.Context, c Client, k Keys, ts []Target, now time.Time, countEvicted bool) (results, counterErr string, err error) {
+	keys := []string{k.List, k.Claims}
+	if countEvicted {
+		keys = append(keys, k.Evicted)
+	}
+	args := make([]any, 0, 1+3*len(ts))
+	args = append(args, now.UnixMilli())
+	for _, t := range ts {
+		args = append(args, t.ID, t.Raw, t.Index)
+	}
+	v, err := run(ctx, c, removeScript, keys, args...)
+	if err != nil {
+		return "", "", err
+	}
+	r, ok := v.([]any)
+	if !ok || len(r) != 2 {
+		return "", "", fmt.Errorf("remove script answered %v", v)
+	}
+	results, _ = r[0].(string)
+	counterErr, _ = r[1].(string)
+	if len(results) != len(ts) {
+		return "", "", fmt.Errorf("remove script answered %d results for %d entries", len(results), len(ts))
+	}
+	return results, counterErr, nil
+}
+
+// Range reads entries start to stop (LRANGE indexes) of a list.
+func Range(ctx context.Context, c Client, key string, start, stop int64) ([]string, error) {
+	var out []string
+	err := retry(ctx, func() error {
+		var err error
+		out, err = c.LRange(ctx, key, start, stop).Result()
+		return err
+	})
+	return out, err
+}
+
+// Len returns a list's length.
+func Len(ctx context.Context, c Client, key string) (int64, error) {
+	var n int64
+	err := retry(ctx, func() error {
+		var err error
+		n, err = c.LLen(ctx, key).Result()
+		return err
+	})
+	return n, err
+}
+
+// Counters are the raw values Info reads in one round trip.
+type Counters struct {
+	Length  int64
+	Evicted string // as stored; "" when unset
+	Pushed  string
+	Claims  int64  // fields of the claims hash, expired ones included
+	Tail    string // the oldest entry; "" when the list is empty
+}
+
+// ReadCounters reads a kind's counters in one round trip.
+func ReadCounters(ctx context.Context, c Client, k Keys) (Counters, error) {
+	var out Counters
+	err := retry(ctx, func() error {
+		p := c.Pipeline()
+		l := p.LLen(ctx, k.List)
+		e := p.Get(ctx, k.Evicted)
+		ps := p.Get(ctx, k.Pushed)
+		h := p.HLen(ctx, k.Claims)
+		t := p.LIndex(ctx, k.List, -1)
+		_, _ = p.Exec(ctx)
+		for _, cmd := range []redis.Cmder{l, e, ps, h, t} {
+			if err := cmd.Err(); err != nil && err != redis.Nil {
+				return err
+			}
+		}
+		out = Counters{Length: l.Val(), Evicted: e.Val(), Pushed: ps.Val(), Claims: h.Val(), Tail: t.Val()}
+		return nil
+	})
+	return out, err
+}
+
+// Claims returns the claims hash: id -> "<deadline ms>:<token>".
+func Claims(ctx context.Context, c Client, k Keys) (map[string]string, error) {
+	var out map[string]string
+	err := retry(ctx, func() error {
+		var err error
+		out, err = c.HGetAll(ctx, k.Claims).Result()
+		return err
+	})
+	return out, err
+}
+
+// ClaimDeadline parses a claim's deadline; ok is false for a value in
+// another form (which the scripts treat as expired).
+func ClaimDeadline(v string) (time.Time, bool) {
+	ms, _, ok := strings.Cut(v, ":")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(n), true
+}
+
+// DropClaims deletes the given claims hash fields if their values are
+// still the ones given (id, value pairs): expired claims the janitor found.
+func DropClaims(ctx context.Context, c Client, k Keys, expired map[string]string) (int64, error) {
+	var n int64
+	for id, v := range expired {
+		_, tok, _ := strings.Cut(v, ":")
+		ok, err := Release(ctx, c, k, id, tok)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// History returns the history hash: "m<unix minute>" or "h<unix hour>" ->
+// pushes in it.
+func History(ctx context.Context, c Client, k Keys) (map[string]string, error) {
+	var out map[string]string
+	err := retry(ctx, func() error {
+		var err error
+		out, err = c.HGetAll(ctx, k.History).Result()
+		return err
+	})
+	return out, err
+}
+
+// History bounds: minute buckets for a day, hour buckets for 30 days.
+const (
+	HistoryMinutes = 24 * 60
+	HistoryHours   = 30 * 24
+)
+
+// TrimHistory deletes history buckets older than the bounds. It reads the
+// field names only when the hash holds more fields than the bounds allow.
+func TrimHistory(ctx context.Context, c Client, k Keys, now time.Time) (int64, error) {
+	n, err := c.HLen(ctx, k.History).Result()
+	if err != nil || n <= HistoryMinutes+HistoryHours+2 {
+		return 0, err
+	}
+	fields, err := c.HKeys(ctx, k.History).Result()
+	if err != nil {
+		return 0, err
+	}
+	minCut := now.Unix()/60 - HistoryMinutes
+	hourCut := now.Unix()/3600 - HistoryHours
+	var old []string
+	for _, f := range fields {
+		if len(f) < 2 {
+			old = append(old, f)
+			continue
+		}
+		v, err := strconv.ParseInt(f[1:], 10, 64)
+		switch {
+		case err != nil,
+			f[0] == 'm' && v <= minCut,
+			f[0] == 'h' && v <= hourCut,
+			f[0] != 'm' && f[0] != 'h':
+			old = append(old, f)
+		}
+	}
+	if len(old) == 0 {
+		return 0, nil
+	}
+	return c.HDel(ctx, k.History, old...).Result()
+}
+
+// MigrateLegacy puts back entries an earlier version left in its in-flight
+// hash and deletes its index, if either exists. It returns how many entries
+// it put back.
+func MigrateLegacy(ctx context.Context, c Client, k Keys) (int64, error) {
+	n, err := c.Exists(ctx, k.LegacyIndex).Result()
+	if err != nil {
+		return 0, err
+	}
+	m, err := c.Exists(ctx, k.LegacyInflight).Result()
+	if err != nil || n+m == 0 {
+		return 0, err
+	}
+	v, err := run(ctx, c, migrateScript, []string{k.List, k.LegacyInflight, k.LegacyIndex})
+	if err != nil {
+		return 0, err
+	}
+	restored, _ := v.(int64)
+	return restored, nil
+}
+
+// MaxMemoryPolicy reads maxmemory_policy from INFO memory; "" when the
+// server does not say (miniredis).
+func MaxMemoryPolicy(ctx context.Context, c Client) (string, error) {
+	s, err := c.Info(ctx, "memory").Result()
+	if err != nil {
+		return "", err
+	}
+	for line := range strings.SplitSeq(s, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "maxmemory_policy:"); ok {
+			return v, nil
+		}
+	}
+	return "", nil
+}

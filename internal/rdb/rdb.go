@@ -1,0 +1,126 @@
+// Package rdb is the Redis side of dlq: the keys of a kind, the scripts,
+// and the commands each operation sends. The root package holds the domain
+// (items, filters, retries, bulk actions) and calls down into this one;
+// nothing here knows about items beyond the stored strings and the ids.
+//
+// Every key of a kind hashes to one Redis Cluster slot: the list key
+// ("scrape:dlq", shared with other programs) is the hash tag of its helper
+// keys ("{scrape:dlq}:claims", …).
+package rdb
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Client is the part of a go-redis client dlq uses. The root package's
+// exported Redis interface has the same methods.
+type Client interface {
+	redis.Scripter
+	LLen(ctx context.Context, key string) *redis.IntCmd
+	LRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
+	LIndex(ctx context.Context, key string, index int64) *redis.StringCmd
+	Get(ctx context.Context, key string) *redis.StringCmd
+	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
+	HLen(ctx context.Context, key string) *redis.IntCmd
+	HKeys(ctx context.Context, key string) *redis.StringSliceCmd
+	HDel(ctx context.Context, key string, fields ...string) *redis.IntCmd
+	Exists(ctx context.Context, keys ...string) *redis.IntCmd
+	Info(ctx context.Context, section ...string) *redis.StringCmd
+	Pipeline() redis.Pipeliner
+}
+
+// Keys are the Redis keys of one kind.
+type Keys struct {
+	List    string // the wire-format list, newest first, shared with other programs
+	Claims  string // hash: id -> "<deadline ms>:<token>" of retries under way
+	Evicted string // counter of entries the size cap and the age limit removed
+	Pushed  string // counter of entries this library pushed
+	History string // hash: "m<unix minute>" and "h<unix hour>" -> pushes in it
+
+	// Keys of earlier versions, migrated by the janitor.
+	LegacyIndex    string // hash: id -> entry (a second copy; deleted)
+	LegacyInflight string // hash: id -> "<ms>:<entry>" moved out of the list (put back)
+}
+
+// KeysOf returns the keys of the list with the given key.
+func KeysOf(list string) Keys {
+	tag := "{" + list + "}:"
+	return Keys{
+		List:           list,
+		Claims:         tag + "claims",
+		Evicted:        tag + "evicted",
+		Pushed:         tag + "pushed",
+		History:        tag + "history",
+		LegacyIndex:    tag + "index",
+		LegacyInflight: tag + "inflight",
+	}
+}
+
+// All lists every key of the kind, for tests that clean up after
+// themselves.
+func (k Keys) All() []string {
+	return []string{k.List, k.Claims, k.Evicted, k.Pushed, k.History, k.LegacyIndex, k.LegacyInflight}
+}
+
+// retryable reports whether err is a Redis Cluster answer that means "not
+// now, or not here": the command did not run and may be sent again.
+func retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	s := re.Error()
+	for _, p := range []string{"TRYAGAIN", "MOVED ", "ASK ", "CLUSTERDOWN", "LOADING", "MASTERDOWN"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Backoff bounds of retry.
+const (
+	minBackoff = time.Millisecond
+	maxBackoff = 100 * time.Millisecond
+)
+
+// retry runs fn until it succeeds, fails with an error that is not a
+// Cluster redirect or TRYAGAIN, or ctx ends. During a slot migration a
+// script whose keys are split between two nodes answers TRYAGAIN until the
+// migration of its keys ends; callers never see those answers.
+func retry(ctx context.Context, fn func() error) error {
+	wait := minBackoff
+	for {
+		err := fn()
+		if !retryable(err) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(ctx.Err(), err)
+		case <-t.C:
+		}
+		wait = min(2*wait, maxBackoff)
+	}
+}
+
+// run runs a script with retry.
+func run(ctx context.Context, c Client, s *redis.Script, keys []string, args ...any) (any, error) {
+	var v any
+	err := retry(ctx, func() error {
+		var err error
+		v, err = s.Run(ctx, c, keys, args...).Result()
+		return err
+	})
+	return v, err
+}

@@ -1,0 +1,46 @@
+package rdb
+
+import (
+	_ "embed"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Each script lives in lua/ with a header naming its KEYS and ARGV, and is
+// sent with lua/lib.lua in front. Every key a script names belongs to one
+// kind, so each call stays in one Redis Cluster slot, and scripts name only
+// the keys they use.
+var (
+	//go:embed lua/lib.lua
+	libLua string
+
+	//go:embed lua/pop.lua
+	popLua    string
+	popScript = newScript(popLua)
+
+	//go:embed lua/claim.lua
+	claimLua    string
+	claimScript = newScript(claimLua)
+
+	//go:embed lua/ack.lua
+	ackLua    string
+	ackScript = newScript(ackLua)
+
+	//go:embed lua/release.lua
+	releaseLua    string
+	releaseScript = newScript(releaseLua)
+
+	//go:embed lua/remove.lua
+	removeLua    string
+	removeScript = newScript(removeLua)
+
+	//go:embed lua/migrate.lua
+	migrateLua    string
+	migrateScript = newScript(migrateLua)
+
+	//go:embed lua/trim.lua
+	trimLua    string
+	trimScript = newScript(trimLua)
+)
+
+func newScript(src string) *redis.Script { return redis.NewScript(libLua + src) }

@@ -1,0 +1,91 @@
+package dlq
+
+import (
+	"context"
+	"hash/maphash"
+
+	"github.com/dlqkit/dlq/internal/rdb"
+)
+
+// stored is one entry a walk read: exactly as stored, and the index from
+// the head where it was (a hint: others push and pop meanwhile).
+type stored struct {
+	raw   string
+	index int64
+}
+
+// walkPage and walkOverlap shape a walk's reads.
+const (
+	walkPage    = 512
+	walkOverlap = 32
+)
+
+// walk calls fn with the entries of a list from the oldest to the newest,
+// a page at a time, each entry once. fn returns how many of the entries it
+// was given it removed. The walk does not skip: every entry that is in the
+// list from the walk's start to its end is shown, whatever others push,
+// pop, trim or remove meanwhile, at either end or in the middle.
+//
+// How: the walk reads pages from the tail that overlap the part already
+// read, and remembers (a hash of) every entry shown. Entries only ever join
+// a list at its ends, so the part older than the newest entry shown has
+// been shown entirely; a page whose oldest entry was shown before therefore
+// continues the walk without a gap. A page whose oldest entry is new to the
+// walk means entries behind it were removed (pops, trims, evictions) and
+// the page may have jumped over some: the walk steps back toward the tail
+// until a page starts on shown ground. Entries pushed at the head while
+// the walk runs are shown if the walk gets there; entries pushed at the
+// tail (RPUSH, by other programs) after the walk passed are not. Two
+// identical stored strings (only other programs write such) are shown
+// once.
+func (s *Service) walk(ctx context.Context, key string, fn func([]stored) (removed int, err error)) error {
+	seed := maphash.MakeSeed()
+	seen := map[uint64]struct{}{}
+	var off int64 // entries at the tail that were shown and are still there (an estimate)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		start := max(off-walkOverlap, 0)
+		n, err := rdb.Len(ctx, s.rdb, key)
+		if err != nil {
+			return err
+		}
+		raws, err := rdb.Range(ctx, s.rdb, key, -(start + walkPage), -(start + 1))
+		if err != nil {
+			return err
+		}
+		if len(raws) == 0 {
+			if start == 0 {
+				return nil
+			}
+			off = 0 // the list shrank below start: read from the tail again
+			continue
+		}
+		if start > 0 {
+			if _, ok := seen[maphash.String(seed, raws[len(raws)-1])]; !ok {
+				off = max(start-walkPage, 0) // a gap may lie behind this page
+				continue
+			}
+		}
+		page := make([]stored, 0, len(raws))
+		for i := len(raws) - 1; i >= 0; i-- {
+			h := maphash.String(seed, raws[i])
+			if _, dup := seen[h]; dup {
+				continue
+			}
+			seen[h] = struct{}{}
+			page = append(page, stored{raw: raws[i], index: max(n-start-int64(len(raws)-i), 0)})
+		}
+		removed := 0
+		if len(page) > 0 {
+			if removed, err = fn(page); err != nil {
+				return err
+			}
+		}
+		off = start + int64(len(raws)-removed)
+		if len(raws) < walkPage {
+			return nil
+		}
+	}
+}
