@@ -1,6 +1,9 @@
 package dlq
 
 import (
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
 	"sync"
 	"testing"
 	"time"
@@ -75,4 +78,18 @@ func fillKind(t *testing.T, e *env, n int, text func(i int) string) []Item {
 		out = append(out, push(t, e, e.kind, text(i)))
 	}
 	return out
+}
+
+func nowMicro() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// universalOptions returns options for a second client of the env's
+// backend.
+func universalOptions(e *env) *redis.UniversalOptions {
+	switch c := e.Client.(type) {
+	case *redis.ClusterClient:
+		return &redis.UniversalOptions{Addrs: c.Options().Addrs, IsClusterMode: true}
+	case *redis.Client:
+		return &redis.UniversalOptions{Addrs: []string{c.Options().Addr}, DB: c.Options().DB}
+	}
+	panic(fmt.Sprintf("unknown client %T", e.Client))
 }

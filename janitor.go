@@ -215,6 +215,7 @@ func (s *Service) sweptKinds() []Kind {
 
 // janitorState is what the janitor remembers in a Service.
 type janitorState struct {
-	migrated sync.Map // Kind -> true once MigrateLegacy ran
-	swept    func()   // called after each round of Run; for tests
+	migrated  sync.Map // Kind -> true once MigrateLegacy ran
+	swept     func()   // called after each round of Run; for tests
+	afterRead func()   // called after each page a walk reads; for tests
 }

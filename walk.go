@@ -55,6 +55,9 @@ func (s *Service) walk(ctx context.Context, key string, fn func([]stored) (remov
 		if err != nil {
 			return err
 		}
+		if s.afterRead != nil {
+			s.afterRead()
+		}
 		if len(raws) == 0 {
 			if start == 0 {
 				return nil

@@ -163,13 +163,15 @@ type Server struct {
 	t    *testing.T
 	Addr string
 	dir  string
+	args []string
 	cmd  *exec.Cmd
 }
 
-// StartServer starts a redis-server on a free loopback port, stopped when
-// the test ends. Without a redis-server binary the test is skipped, except
+// StartServer starts a redis-server on a free loopback port, with the
+// given extra arguments (e.g. "--maxmemory", "20mb"), stopped when the test
+// ends. Without a redis-server binary the test is skipped, except
 // in CI (CI=true), where that is a failure.
-func StartServer(t *testing.T) *Server {
+func StartServer(t *testing.T, args ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -183,7 +185,7 @@ func StartServer(t *testing.T) *Server {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	s := &Server{t: t, Addr: addr, dir: t.TempDir()}
+	s := &Server{t: t, Addr: addr, dir: t.TempDir(), args: args}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -193,8 +195,9 @@ func StartServer(t *testing.T) *Server {
 func (s *Server) Start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", s.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always")
+	args := append([]string{"--bind", "127.0.0.1", "--port", port, "--dir", s.dir,
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always"}, s.args...)
+	s.cmd = exec.Command("redis-server", args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
