@@ -57,9 +57,12 @@ func FuzzDecodeItem(f *testing.F) {
 }
 
 // FuzzSignature: any text gets a signature without panicking, on one
-// line, and texts that differ only in a number share it.
+// line, valid UTF-8 of at most MaxSignatureLen runes, the same each time;
+// the text repeated to 1 MB gets one within signatureBudget, and what
+// follows the first 4 KiB changes nothing; and texts that differ only in
+// a number share it.
 func FuzzSignature(f *testing.F) {
-	for _, s := range []string{"GET https://a.com/p/1: 503", `Get "http://[::1]:80/x": EOF`, "x\n\ty", "0x", "é 12 ü", "\xff\xfe"} {
+	for _, s := range []string{"GET https://a.com/p/1: 503", `Get "http://[::1]:80/x": EOF`, "x\n\ty", "0x", "é 12 ü", "\xff\xfe", ": 503 ", "a://", `"'`, "1.1.1.1:1 "} {
 		f.Add(s, uint16(7))
 	}
 	f.Fuzz(func(t *testing.T, text string, n uint16) {
@@ -67,10 +70,27 @@ func FuzzSignature(f *testing.F) {
 		if strings.ContainsAny(sig, "\n\t") {
 			t.Fatalf("Signature(%q) = %q spans lines", text, sig)
 		}
-		a := Signature("page " + itoa(int(n)) + " of " + text)
-		b := Signature("page " + itoa(int(n)+1) + " of " + text)
-		if a != b {
-			t.Fatalf("numbers %d and %d give %q and %q", n, n+1, a, b)
+		if !utf8.ValidString(sig) || utf8.RuneCountInString(sig) > MaxSignatureLen {
+			t.Fatalf("Signature(%q) = %q: not UTF-8, or over %d runes", text, sig, MaxSignatureLen)
+		}
+		if again := Signature(text); again != sig {
+			t.Fatalf("Signature(%q) is %q, then %q", text, sig, again)
+		}
+		if text != "" {
+			long := strings.Repeat(text, (1<<20)/len(text)+1)
+			if d := slowSignature(long); d > 0 {
+				t.Fatalf("Signature of %q repeated to %d bytes took %v", text, len(long), d)
+			}
+			if a, b := Signature(long), Signature(long+` 1 "x" a://b/c`); a != b {
+				t.Fatalf("%q repeated to %d bytes gives %q, and with more after it %q", text, len(long), a, b)
+			}
+		}
+		a, b := "page "+itoa(int(n))+" of "+text, "page "+itoa(int(n)+1)+" of "+text
+		if len(b) > signatureScan { // the number would move the 4 KiB's end
+			return
+		}
+		if sa, sb := Signature(a), Signature(b); sa != sb {
+			t.Fatalf("numbers %d and %d give %q and %q", n, n+1, sa, sb)
 		}
 	})
 }

@@ -4,7 +4,18 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
+
+// MaxSignatureLen is the most characters (runes) a [Signature] has.
+const MaxSignatureLen = 200
+
+// signatureScan is how much of an error text [Signature] reads: the first
+// 4 KiB, cut back to a rune boundary. Error texts come from scraped sites,
+// so their size and content are the attacker's; this bounds the work on
+// any of them to about a millisecond, and leaves room for a long URL
+// before the status code that follows it.
+const signatureScan = 4 << 10
 
 // Signature returns the error text with its varying parts replaced, so
 // that failures with one cause share one signature:
@@ -18,22 +29,99 @@ import (
 // <hex>, quoted strings "<str>" or '<str>', durations <dur>, and other
 // numbers <n>, except HTTP status codes (100 to 599 after "status",
 // "code", "HTTP" or ": ", or before a capitalized word), which tell causes
-// apart. Whitespace runs become one space.
+// apart. Whitespace runs become one space, and invalid UTF-8 U+FFFD.
+//
+// Only the first 4 KiB of errText are read, so the work is bounded
+// whatever its size, and the signature is cut to at most
+// [MaxSignatureLen] runes (dropping a placeholder the cut would split).
 func Signature(errText string) string {
-	s := sigURL.ReplaceAllStringFunc(errText, normalizeURL)
-	s = sigQuoted.ReplaceAllStringFunc(s, func(q string) string {
-		if strings.Contains(q, "://") { // a quoted URL keeps its host
-			return q
+	// Each regexp costs tens of nanoseconds a byte, so one runs only if s
+	// has something all its matches need, which most error texts lack.
+	s := cutUTF8(errText, signatureScan)
+	if strings.Contains(s, "://") {
+		s = sigURL.ReplaceAllStringFunc(s, normalizeURL)
+	}
+	if strings.ContainsAny(s, `"'`) {
+		s = sigQuoted.ReplaceAllStringFunc(s, func(q string) string {
+			if strings.Contains(q, "://") { // a quoted URL keeps its host
+				return q
+			}
+			return string(q[0]) + "<str>" + string(q[0])
+		})
+	}
+	if strings.Contains(s, "-") {
+		s = sigUUID.ReplaceAllString(s, "<uuid>")
+		s = sigTime.ReplaceAllString(s, "<time>")
+	}
+	if strings.ContainsAny(s, ".[") {
+		s = sigIP.ReplaceAllString(s, "<ip>")
+	}
+	if hasUnit(s) {
+		s = sigDuration.ReplaceAllString(s, "<dur>")
+	}
+	if hasHexRun(s) {
+		s = replaceHex(s)
+	}
+	if strings.ContainsAny(s, digits) {
+		s = replaceNumbers(s)
+	}
+	s = strings.ToValidUTF8(strings.Join(strings.Fields(s), " "), "\uFFFD")
+	return cutRunes(s, MaxSignatureLen)
+}
+
+// hasUnit reports whether a digit in s is followed by the first byte of a
+// duration unit: ns, us, µs, ms, s, m or h.
+func hasUnit(s string) bool {
+	for i := 1; i < len(s); i++ {
+		if isDigit(s[i-1]) && strings.IndexByte("numsh\xc2", s[i]) >= 0 {
+			return true
 		}
-		return string(q[0]) + "<str>" + string(q[0])
-	})
-	s = sigUUID.ReplaceAllString(s, "<uuid>")
-	s = sigTime.ReplaceAllString(s, "<time>")
-	s = sigIP.ReplaceAllString(s, "<ip>")
-	s = sigDuration.ReplaceAllString(s, "<dur>")
-	s = replaceHex(s)
-	s = replaceNumbers(s)
-	return strings.Join(strings.Fields(s), " ")
+	}
+	return false
+}
+
+// hasHexRun reports whether s has 8 hex digits in a row, as a hex id needs.
+func hasHexRun(s string) bool {
+	n := 0
+	for i := 0; i < len(s) && n < 8; i++ {
+		if isDigit(s[i]) || s[i]|0x20 >= 'a' && s[i]|0x20 <= 'f' { // |0x20 lower-cases letters
+			n++
+		} else {
+			n = 0
+		}
+	}
+	return n == 8
+}
+
+// cutUTF8 returns s cut to at most n bytes, backing off up to three bytes
+// so as not to split a rune.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for i := n; i > n-utf8.UTFMax && i > 0; i-- {
+		if utf8.RuneStart(s[i]) {
+			return s[:i]
+		}
+	}
+	return s[:n] // not UTF-8 there anyway
+}
+
+// cutRunes returns s cut to at most n runes. An unclosed '<' in the last
+// five bytes would be a split placeholder ("<pa"), so it goes, as do
+// trailing spaces.
+func cutRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			s = s[:i]
+			if j := strings.LastIndexByte(s, '<'); j >= 0 && len(s)-j < len("<path>") && !strings.Contains(s[j:], ">") {
+				s = s[:j]
+			}
+			return strings.TrimRight(s, " ")
+		}
+		n--
+	}
+	return s
 }
 
 var (
@@ -44,18 +132,14 @@ var (
 	sigDuration = regexp.MustCompile(`\b(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+\b`)
 	sigHex      = regexp.MustCompile(`(?:0x)?[0-9a-fA-F]{8,}\b`)
 	sigTime     = regexp.MustCompile(`\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?`)
-	sigNumber   = regexp.MustCompile(`\d+(?:\.\d+)?`)
 	sigHost     = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/?#]*)(.*)$`)
 )
 
 // normalizeURL keeps a URL's scheme and host, with the port replaced, and
 // replaces its path and query. Trailing punctuation stays.
 func normalizeURL(u string) string {
-	trail := ""
-	for len(u) > 0 && strings.ContainsRune(".,;:!?)]}", rune(u[len(u)-1])) {
-		trail = u[len(u)-1:] + trail
-		u = u[:len(u)-1]
-	}
+	base := strings.TrimRight(u, ".,;:!?)]}")
+	u, trail := base, u[len(base):]
 	m := sigHost.FindStringSubmatch(u)
 	if m == nil {
 		return u + trail
@@ -77,10 +161,10 @@ func normalizeURL(u string) string {
 // replaceHex replaces hex ids of 8 or more digits, with at least one digit
 // and one letter, that start a word or follow an underscore (req_8f3a…).
 func replaceHex(s string) string {
-	return replaceEach(s, sigHex, "<hex>", func(start, end int) bool {
+	return replaceEach(s, sigHex.FindAllStringIndex(s, -1), "<hex>", func(start, end int) bool {
 		h := s[start:end]
 		return start > 0 && isAlnum(s[start-1]) ||
-			!strings.ContainsAny(h, "0123456789") || !strings.ContainsAny(h, "abcdefABCDEF")
+			!strings.ContainsAny(h, digits) || !strings.ContainsAny(h, "abcdefABCDEF")
 	})
 }
 
@@ -90,18 +174,54 @@ func isAlnum(c byte) bool { return c >= '0' && c <= '9' || isWordByte(c) && c !=
 // numbers in hostnames, and numbers that are part of a word (v2, sha256,
 // float64) or of a placeholder written already.
 func replaceNumbers(s string) string {
-	return replaceEach(s, sigNumber, "<n>", func(start, end int) bool {
-		return start > 0 && isWordByte(s[start-1]) || end < len(s) && isWordByte(s[end]) ||
-			isStatus(s, start, end) || inHostname(s, start, end)
+	tokEnd, host := 0, false // the last token read, which numbers after it may share
+	return replaceEach(s, numbers(s), "<n>", func(start, end int) bool {
+		if start > 0 && isWordByte(s[start-1]) || end < len(s) && isWordByte(s[end]) || isStatus(s, start, end) {
+			return true
+		}
+		if start >= tokEnd { // numbers come in order, so each token is read once
+			tokEnd, host = hostnameToken(s, start, end)
+		}
+		return host
 	})
 }
 
-// replaceEach replaces the matches of re in s with repl, except those that
-// keep(start, end) keeps.
-func replaceEach(s string, re *regexp.Regexp, repl string, keep func(start, end int) bool) string {
+// numbers returns where the numbers in s are, as [start, end) pairs: runs
+// of ASCII digits, with a fraction (\d+(?:\.\d+)?). A regexp would do, but
+// on a text this short it backtracks, and each match then costs a clearing
+// of memory proportional to len(s): a text of numbers would be quadratic.
+func numbers(s string) [][]int {
+	var locs [][]int
+	digitsFrom := func(i int) int {
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+		return i
+	}
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			continue
+		}
+		start := i
+		i = digitsFrom(i)
+		if i+1 < len(s) && s[i] == '.' && isDigit(s[i+1]) {
+			i = digitsFrom(i + 1)
+		}
+		locs = append(locs, []int{start, i})
+	}
+	return locs
+}
+
+const digits = "0123456789"
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// replaceEach replaces the spans locs of s, in order, with repl, except
+// those that keep(start, end) keeps.
+func replaceEach(s string, locs [][]int, repl string, keep func(start, end int) bool) string {
 	var b strings.Builder
 	last := 0
-	for _, loc := range re.FindAllStringIndex(s, -1) {
+	for _, loc := range locs {
 		if keep(loc[0], loc[1]) {
 			continue
 		}
@@ -126,9 +246,8 @@ func isStatus(s string, start, end int) bool {
 	if err != nil || n < 100 || n > 599 {
 		return false
 	}
-	before := strings.ToLower(s[:start])
-	for _, p := range []string{"status ", "status: ", "status=", "status code ", "code ", "code: ", "code=", "http ", "http/1.0 ", "http/1.1 ", "http/2 ", "http/2.0 ", ": "} {
-		if strings.HasSuffix(before, p) {
+	for _, p := range statusPrefixes {
+		if hasSuffixFold(s[:start], p) {
 			return true
 		}
 	}
@@ -136,10 +255,35 @@ func isStatus(s string, start, end int) bool {
 	return len(after) >= 2 && after[0] == ' ' && after[1] >= 'A' && after[1] <= 'Z'
 }
 
-// inHostname reports whether the number at s[start:end] is part of a
-// hostname-like token (letters and dots: shop-17.example.com), which names
-// a site and so stays.
-func inHostname(s string, start, end int) bool {
+// statusPrefixes are what an HTTP status code follows, lower case.
+var statusPrefixes = []string{"status ", "status: ", "status=", "status code ", "code ", "code: ", "code=", "http ", "http/1.0 ", "http/1.1 ", "http/2 ", "http/2.0 ", ": "}
+
+// hasSuffixFold reports whether s ends with suffix, lower case ASCII, in
+// any case, reading only len(suffix) bytes of s. It is
+// strings.HasSuffix(strings.ToLower(s), suffix) for the statusPrefixes:
+// the only other characters that lower-case to ASCII are İ and the Kelvin
+// sign, to i and k, which none has.
+func hasSuffixFold(s, suffix string) bool {
+	if len(s) < len(suffix) {
+		return false
+	}
+	s = s[len(s)-len(suffix):]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != suffix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// hostnameToken finds the token around the number at s[start:end] and
+// reports where it ends and whether it is hostname-like (letters and
+// dots: shop-17.example.com), which names a site, so its numbers stay.
+func hostnameToken(s string, start, end int) (tokEnd int, host bool) {
 	isSep := func(c byte) bool {
 		return c == ' ' || c == '"' || c == '\'' || c == '(' || c == ')' || c == ',' || c == '/'
 	}
@@ -150,7 +294,7 @@ func inHostname(s string, start, end int) bool {
 		end++
 	}
 	tok := strings.TrimRight(s[start:end], ".:;")
-	return strings.Contains(tok, ".") && strings.IndexFunc(tok, func(r rune) bool {
+	return end, strings.Contains(tok, ".") && strings.IndexFunc(tok, func(r rune) bool {
 		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
 	}) >= 0 && !strings.ContainsAny(tok, "<>")
 }

@@ -1,6 +1,11 @@
 package dlq
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
 
 func TestSignature(t *testing.T) {
 	cases := []struct{ in, want string }{
@@ -70,5 +75,104 @@ func TestSignatureGroupsAndSeparates(t *testing.T) {
 		if Signature(p[0]) == Signature(p[1]) {
 			t.Errorf("%q and %q share %q", p[0], p[1], Signature(p[0]))
 		}
+	}
+}
+
+// TestSignatureHostile: texts made to be slow, most of 1 MB, get their
+// signature of at most MaxSignatureLen runes within signatureBudget.
+func TestSignatureHostile(t *testing.T) {
+	const mb = 1 << 20
+	fill := func(unit string, n int) string { return strings.Repeat(unit, n/len(unit)+1)[:n] }
+	cases := []struct{ name, in, want string }{
+		{"status codes", fill(": 503 ", 64<<10), strings.Repeat(": 503 ", 33) + ":"},
+		{"status codes, 1 MB", fill(": 503 ", mb), strings.Repeat(": 503 ", 33) + ":"},
+		{"named status codes", fill("Status Code 404 ", mb), fill("Status Code 404 ", 200)},
+		{"digits", fill("1", mb), "<n>"},
+		{"numbers", fill("1.", mb), fill("<ip>.", 200)},
+		{"schemes", fill("a://", mb), "a://a:<port>/<path>"},
+		{"trailing dots", "see a://x" + fill(".", mb), "see a://x" + fill(".", 191)},
+		{"nested quotes", fill(`"'`, mb), strings.Repeat(`"<str>"'<str>'`, 14) + `"`},
+		{"unclosed quotes", fill(`"a 'b `, mb), strings.Repeat(`"<str>"a '<str>'b `, 11) + `"`},
+		{"addresses", fill("1.1.1.1:1 ", mb), strings.TrimSpace(fill("<ip> ", 200))},
+		{"hostname", fill("a.1", mb), fill("a.1", 200)},
+		{"brackets", fill("[a:", mb), fill("[a:", 200)},
+		{"durations", fill("1s", mb), "<dur>"},
+		{"hex", fill("0x", mb), fill("0x", 200)},
+		{"every kind", fill(`a://b "x" 0c3f2a4e-8d0b-4c55-9a57-2f1f3c1b8e01 1.1.1.1 1s deadbeef1 2026-11-26T21:43:52Z `, mb),
+			fill(`a://b "<str>" <uuid> <ip> <dur> <hex> <time> `, 200)},
+		{"whitespace", fill(" \n\t", mb), ""},
+		{"one word", fill("x", mb), fill("x", 200)},
+		{"two-byte runes", fill("é", mb), strings.Repeat("é", 200)},
+		{"invalid UTF-8", fill("\xff", mb), "\uFFFD"},
+		{"error then padding", "GET https://a.com/p/9: 503 Service Unavailable" + fill(" \n", mb) + " tail",
+			"GET https://a.com/<path>: 503 Service Unavailable"},
+	}
+	for _, c := range cases {
+		got := Signature(c.in)
+		if got != c.want {
+			t.Errorf("%s: got %q\nwant %q", c.name, got, c.want)
+		}
+		if n := utf8.RuneCountInString(got); n > MaxSignatureLen || !utf8.ValidString(got) {
+			t.Errorf("%s: %d runes, valid UTF-8 %v", c.name, n, utf8.ValidString(got))
+		}
+		if d := slowSignature(c.in); d > 0 {
+			t.Errorf("%s: took %v, over %v", c.name, d, signatureBudget)
+		}
+	}
+}
+
+// TestSignatureCut: the cut to MaxSignatureLen runes splits no rune or
+// placeholder, and the 4 KiB read splits no rune.
+func TestSignatureCut(t *testing.T) {
+	x := func(n int) string { return strings.Repeat("x", n) }
+	pad := func(n int) string { return strings.Repeat(" ", n) }
+	cases := []struct{ in, want string }{
+		{x(200), x(200)},
+		{x(201), x(200)},
+		{x(199) + " y", x(199)},
+		{x(188) + " a://b/c", x(188) + " a://b/"}, // not a://b/<path
+		{x(180) + " a://b/c", x(180) + " a://b/<path>"},
+		{x(199) + "é", x(199) + "é"},
+		{"bad \xff\xfe byte", "bad \uFFFD byte"},
+		{pad(signatureScan-2) + "é", "é"},
+		{pad(signatureScan-1) + "é", ""}, // é would straddle the 4 KiB
+		{pad(signatureScan) + "x", ""},
+	}
+	for _, c := range cases {
+		if got := Signature(c.in); got != c.want {
+			t.Errorf("Signature(%.40q…)\n got %q\nwant %q", c.in, got, c.want)
+		}
+	}
+}
+
+// signatureBudget is how long one Signature may take on any text. The
+// slowest take about 1 ms, 70 ms under the race detector, so a loaded
+// machine stays well within it; work that grows with the text, on the
+// 1 MB texts here, does not (41.7 s when status codes were quadratic).
+const signatureBudget = time.Second
+
+// slowSignature returns the fastest of three runs of Signature(s) if each
+// takes over signatureBudget, else 0; the first run under it ends the
+// measuring. A pause of the machine's slows one run, not three.
+func slowSignature(s string) time.Duration {
+	fastest := time.Duration(1<<63 - 1)
+	for range 3 {
+		start := time.Now()
+		Signature(s)
+		d := time.Since(start)
+		if d <= signatureBudget {
+			return 0
+		}
+		fastest = min(fastest, d)
+	}
+	return fastest
+}
+
+// BenchmarkSignatureHostile: 64 KiB of ": 503 ", which took 334 ms when
+// each status code lower-cased all the text before it.
+func BenchmarkSignatureHostile(b *testing.B) {
+	s := strings.Repeat(": 503 ", (64<<10)/len(": 503 "))
+	for b.Loop() {
+		Signature(s)
 	}
 }
