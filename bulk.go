@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/dlqkit/dlq/internal/rdb"
@@ -148,7 +149,7 @@ func (s *Service) deleteEach(ctx context.Context, ks rdb.Keys, ts []rdb.Target, 
 			cost += c
 			k++
 		}
-		results, _, err := rdb.Remove(ctx, s.rdb, ks, ts[:k], s.now(), false)
+		results, _, err := rdb.Remove(ctx, s.rdb, ks, ts[:k], s.shift(), false)
 		if err != nil {
 			return removed, err
 		}
@@ -207,8 +208,10 @@ type pacer struct {
 
 func newPacer(s *Service, rate float64) *pacer {
 	p := &pacer{s: s}
-	if rate > 0 {
-		p.every = time.Duration(float64(time.Second) / rate)
+	if rate > 0 && !math.IsInf(rate, 1) { // NaN is not > 0: no limit
+		// At most one requeue a day: a tiny rate must not overflow into
+		// no limit at all.
+		p.every = time.Duration(min(float64(time.Second)/rate, float64(24*time.Hour)))
 	}
 	return p
 }

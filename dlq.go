@@ -116,6 +116,7 @@ type Redis interface {
 	HDel(ctx context.Context, key string, fields ...string) *redis.IntCmd
 	Exists(ctx context.Context, keys ...string) *redis.IntCmd
 	Info(ctx context.Context, section ...string) *redis.StringCmd
+	Time(ctx context.Context) *redis.TimeCmd
 	Pipeline() redis.Pipeliner
 }
 

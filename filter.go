@@ -62,6 +62,9 @@ type Page struct {
 	Next string `json:"next,omitempty"`
 }
 
+// scanPage is how many entries Find and RecentGroups read at a time.
+const scanPage = 512
+
 // maxFindScan bounds how many entries one Find call reads: a page of a
 // rare filter may come back short, with a Next to go on from.
 const maxFindScan = 10_000

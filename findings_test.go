@@ -87,7 +87,7 @@ func TestCrashedRetryOfACustomKind(t *testing.T) {
 		var got requeued
 		fresh := New(e.Client, WithKinds(e.kind), WithClaimTimeout(time.Minute),
 			WithRequeuer(RequeueFunc(func(ctx context.Context, it Item) error { got.add(it.ID); return nil })))
-		fresh.now = clk.Now
+		clk.use(fresh)
 		if !contains(kindNames(fresh.Kinds()), string(e.kind)) {
 			t.Fatalf("Kinds() = %v, want %s among them", fresh.Kinds(), e.kind)
 		}
@@ -259,7 +259,7 @@ func TestBulkRetryClaimsEachEntryBeforeItsCall(t *testing.T) {
 			return nil
 		}), WithClaimTimeout(time.Minute))
 		rival = New(e.Client, WithRequeuer(RequeueFunc(func(ctx context.Context, it Item) error { got.add(it.ID); return nil })))
-		rival.now = clk.Now
+		clk.use(rival)
 		res, err := e.svc.RetryMatching(ctx, e.kind, Filter{})
 		if err != nil {
 			t.Fatal(err)

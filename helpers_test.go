@@ -9,10 +9,24 @@ import (
 	"time"
 )
 
-// clock is a fake clock for a Service; claims and ages follow it.
+// clock is a fake clock for a Service: ages and failed_at follow it, and
+// claims too (Redis' clock, by which claims are judged, is shifted by as
+// much as the clock was moved).
 type clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu    sync.Mutex
+	now   time.Time
+	moved time.Duration
+}
+
+func (c *clock) Shift() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.moved
+}
+
+// use makes s follow the clock.
+func (c *clock) use(s *Service) {
+	s.now, s.clockShift = c.Now, c.Shift
 }
 
 func (c *clock) Now() time.Time {
@@ -25,11 +39,12 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+	c.moved += d
 }
 
 func newClock(e *env) *clock {
-	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
-	e.svc.now = c.Now
+	c := &clock{now: time.Now().UTC()}
+	c.use(e.svc)
 	return c
 }
 
@@ -54,9 +69,9 @@ func (r *requeued) list() []string {
 // withRequeuer rebuilds the env's service with a requeuer, keeping its
 // logger and clock.
 func withRequeuer(e *env, r Requeuer, opts ...Option) {
-	now := e.svc.now
+	now, shift := e.svc.now, e.svc.clockShift
 	e.svc = New(e.Client, append([]Option{WithLogger(e.svc.logger()), WithRequeuer(r)}, opts...)...)
-	e.svc.now = now
+	e.svc.now, e.svc.clockShift = now, shift
 }
 
 func unique(ids []string) bool {

@@ -138,6 +138,10 @@ func (it *Item) UnmarshalJSON(data []byte) error {
 	if w.ID == nil || *w.ID == "" {
 		return errorf(ErrMalformed, "no id")
 	}
+	extra, ids := extraKeys(data)
+	if ids > 1 {
+		return errorf(ErrMalformed, "more than one id key")
+	}
 	t, err := parseTime(w.FailedAt)
 	if err != nil {
 		return errorf(ErrMalformed, "failed_at %q is not an ISO 8601 time", w.FailedAt)
@@ -151,42 +155,44 @@ func (it *Item) UnmarshalJSON(data []byte) error {
 		RetryCount: w.RetryCount,
 		Kind:       w.Kind,
 		failedAt:   w.FailedAt,
-		extra:      extraKeys(data),
+		extra:      extra,
 	}
 	return nil
 }
 
-// knownKeys are the keys of the wire format, and the claim keys the HTTP
-// form adds.
-var knownKeys = map[string]bool{
+// wireKeys are the keys of the wire format.
+var wireKeys = map[string]bool{
 	"id": true, "source_id": true, "job_id": true, "error": true, "failed_at": true,
-	"retry_count": true, "dlq_type": true, "in_flight": true, "claimed_until": true,
+	"retry_count": true, "dlq_type": true,
 }
 
-// extraKeys returns the keys of a JSON object other than knownKeys, in
-// their order, as `,"key":value` with the values as written; nil when there
-// are none. Our own entries (which start {"id":") have none, and are not
-// parsed twice.
-func extraKeys(data []byte) []byte {
+// extraKeys returns the keys of a JSON object other than the seven wire
+// keys, in their order, as `,"key":value` with the values as written (nil
+// when there are none), and how many "id" keys the object has. Our own
+// entries have neither, and are not parsed twice.
+func extraKeys(data []byte) (extra []byte, ids int) {
 	if bytes.Count(data, []byte(`":`)) == 7 && ownKeys(data) {
-		return nil
+		return nil, 1
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil
+		return nil, 0
 	}
 	var out []byte
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
-			return out
+			return out, ids
 		}
 		key, _ := t.(string)
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
-			return out
+			return out, ids
 		}
-		if knownKeys[key] {
+		if key == "id" {
+			ids++
+		}
+		if wireKeys[key] {
 			continue
 		}
 		out = append(out, ',')
@@ -194,7 +200,29 @@ func extraKeys(data []byte) []byte {
 		out = append(out, ':')
 		out = append(out, v...)
 	}
-	return out
+	return out, ids
+}
+
+// dupID reports whether an entry has more than one "id" key: Lua and Go
+// would read different ids from it.
+func dupID(raw string) bool {
+	_, ids := extraKeys([]byte(raw))
+	return ids > 1
+}
+
+// entryID reads an entry's id alone, for entries whose other fields may
+// not decode; ok is false when it has none, or more than one "id" key.
+func entryID(raw string) (string, bool) {
+	if it, err := decodeItem(raw); err == nil {
+		return it.ID, true
+	}
+	var w struct {
+		ID *string `json:"id"`
+	}
+	if json.Unmarshal([]byte(raw), &w) != nil || w.ID == nil || *w.ID == "" || dupID(raw) {
+		return "", false
+	}
+	return *w.ID, true
 }
 
 // ownKeys reports whether data holds `"key":` for each of the seven wire

@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ type SweepResult struct {
 const (
 	ageFirstPage = 16
 	agePage      = 256
+	ageMaxRead   = 100_000
 )
 
 // Sweep enforces the size cap and the age limit on a kind, and drops
@@ -55,47 +57,50 @@ func (s *Service) Sweep(ctx context.Context, kind Kind) (SweepResult, error) {
 
 func (s *Service) sweep(ctx context.Context, kind Kind, res *SweepResult) error {
 	ks := kind.keys()
-	if _, done := s.migrated.LoadOrStore(kind, true); !done {
-		n, err := rdb.MigrateLegacy(ctx, s.rdb, ks)
+	var errs []error
+	if s.maxItems > 0 {
+		n, err := rdb.Len(ctx, s.rdb, ks.List)
 		if err != nil {
-			s.migrated.Delete(kind)
-			return err
+			return err // no list to work on
 		}
+		if n > int64(s.maxItems) {
+			res.EvictedByCap = s.trim(ctx, kind)
+		}
+	}
+	// Each step runs whatever the others did: one that fails (a helper key
+	// of another type, a full Redis refusing the migration's RPUSH) must
+	// not stop the evictions.
+	if s.maxAge > 0 {
+		errs = append(errs, s.evictOld(ctx, kind, res))
+	}
+	errs = append(errs, s.dropExpiredClaims(ctx, ks, res))
+	_, err := rdb.TrimHistory(ctx, s.rdb, ks, s.now())
+	errs = append(errs, err)
+	if _, done := s.migrated.Load(kind); !done {
+		n, err := rdb.MigrateLegacy(ctx, s.rdb, ks)
+		if err == nil {
+			s.migrated.Store(kind, true)
+		}
+		errs = append(errs, err)
 		res.Restored = n
 		if n > 0 {
 			s.logger().WarnContext(ctx, "dlq: put back entries an earlier version had taken out for a retry",
 				"kind", string(kind), "entries", n)
 		}
 	}
-	if s.maxItems > 0 {
-		n, err := rdb.Len(ctx, s.rdb, ks.List)
-		if err != nil {
-			return err
-		}
-		if n > int64(s.maxItems) {
-			res.EvictedByCap = s.trim(ctx, kind)
-		}
-	}
-	if s.maxAge > 0 {
-		if err := s.evictOld(ctx, kind, res); err != nil {
-			return err
-		}
-	}
-	if err := s.dropExpiredClaims(ctx, ks, res); err != nil {
-		return err
-	}
-	_, err := rdb.TrimHistory(ctx, s.rdb, ks, s.now())
-	return err
+	return errors.Join(errs...)
 }
 
 // evictOld removes entries older than the age limit from the tail end of
 // the list, where the oldest are. Young, malformed and claimed entries
 // there stay and are stepped over; the eviction stops at the first page
-// without an old entry.
+// that has a young entry and no old one, or after reading ageMaxRead
+// entries in one sweep.
 func (s *Service) evictOld(ctx context.Context, kind Kind, res *SweepResult) error {
 	ks := kind.keys()
 	cutoff := s.now().Add(-s.maxAge)
 	var kept int64 // entries at the tail that stay
+	var read int64
 	size := int64(ageFirstPage)
 	for {
 		n, err := rdb.Len(ctx, s.rdb, ks.List)
@@ -107,16 +112,27 @@ func (s *Service) evictOld(ctx context.Context, kind Kind, res *SweepResult) err
 			return err
 		}
 		var old []rdb.Target
+		young := false
 		for i := len(raws) - 1; i >= 0; i-- {
 			it, err := decodeItem(raws[i])
-			if err == nil && it.FailedAt.Before(cutoff) {
+			switch {
+			case err != nil:
+			case it.FailedAt.Before(cutoff):
 				old = append(old, rdb.Target{ID: it.ID, Raw: raws[i], Index: max(n-kept-int64(len(raws)-i), 0)})
+			default:
+				young = true
 			}
 		}
-		if len(old) == 0 {
+		read += int64(len(raws))
+		if len(old) == 0 && (young || len(raws) == 0 || read >= ageMaxRead) {
 			return nil
 		}
-		results, cerr, err := rdb.Remove(ctx, s.rdb, ks, old, s.now(), true)
+		if len(old) == 0 { // a page of malformed entries: step over it
+			kept += int64(len(raws))
+			size = agePage
+			continue
+		}
+		results, cerr, err := rdb.Remove(ctx, s.rdb, ks, old, s.shift(), true)
 		if err != nil {
 			return err
 		}
@@ -146,18 +162,17 @@ func (s *Service) dropExpiredClaims(ctx context.Context, ks rdb.Keys, res *Sweep
 	if err != nil || n == 0 {
 		return err
 	}
-	claims, err := rdb.Claims(ctx, s.rdb, ks)
+	claims, now, err := rdb.Claims(ctx, s.rdb, ks, s.shift())
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	expired := map[string]string{}
+	var expired []string
 	for id, v := range claims {
 		if d, ok := rdb.ClaimDeadline(v); !ok || !d.After(now) {
-			expired[id] = v
+			expired = append(expired, id)
 		}
 	}
-	dropped, err := rdb.DropClaims(ctx, s.rdb, ks, expired)
+	dropped, err := rdb.Expire(ctx, s.rdb, ks, expired, s.shift()) // judged again, atomically
 	res.ExpiredClaims = dropped
 	return err
 }

@@ -3,6 +3,7 @@ package dlq
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,7 +61,7 @@ func (s *Service) Push(ctx context.Context, kind Kind, sourceID uuid.UUID, cause
 	it := Item{
 		ID:       id,
 		SourceID: sourceID.String(),
-		Error:    truncateError(text),
+		Error:    truncateError(strings.ToValidUTF8(text, "\uFFFD")),
 		FailedAt: s.now().UTC().Truncate(time.Microsecond),
 		Kind:     kind,
 	}

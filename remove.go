@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/dlqkit/dlq/internal/rdb"
@@ -72,7 +73,7 @@ func (s *Service) remove(ctx context.Context, op string, kind Kind, id string, o
 	ks := kind.keys()
 	t := rdb.Target{ID: id, TS: v7Time(id)}
 	if t.TS >= 0 {
-		st, v, err := rdb.Pop(ctx, s.rdb, ks, t, s.now(), cfg.force)
+		st, v, err := rdb.Pop(ctx, s.rdb, ks, t, s.shift(), cfg.force)
 		if done, it, err := s.removed(op, kind, id, st, v, err); done {
 			return it, err
 		}
@@ -81,7 +82,7 @@ func (s *Service) remove(ctx context.Context, op string, kind Kind, id string, o
 	var it Item
 	var result error = errorf(ErrNotFound, "%s id %q", kind, id)
 	err := s.scanFor(ctx, ks, id, func(raw string, index int64) bool {
-		st, v, err := rdb.Pop(ctx, s.rdb, ks, rdb.Target{ID: id, TS: -1, Raw: raw, Index: index}, s.now(), cfg.force)
+		st, v, err := rdb.Pop(ctx, s.rdb, ks, rdb.Target{ID: id, TS: -1, Raw: raw, Index: index}, s.shift(), cfg.force)
 		var done bool
 		done, it, result = s.removed(op, kind, id, st, v, err)
 		if !done {
@@ -115,45 +116,33 @@ func (s *Service) removed(op string, kind Kind, id string, st rdb.Status, v stri
 	return false, Item{}, nil
 }
 
-// Paging of scans: pages overlap a little, so that a few removals nearer
-// the tail while a scan runs do not make it skip entries.
-const (
-	scanPage    = 512
-	scanOverlap = 32
-)
+// errFound stops a scan's walk.
+var errFound = errors.New("found")
 
 // scanFor calls fn with each entry whose id is id, with its index from the
-// head, reading the list from the oldest end, until fn returns true.
+// head, walking the list from the oldest end (see walk: no entry present
+// throughout is skipped), until fn returns true. Entries are matched by
+// their id alone, so that an entry whose other fields do not decode can
+// still be removed by id.
 func (s *Service) scanFor(ctx context.Context, ks rdb.Keys, id string, fn func(raw string, index int64) bool) error {
 	// A plain id appears verbatim in the entry's JSON; others may be
 	// escaped there, so every entry is decoded.
 	plain := isPlainASCII(id)
-	for off := int64(0); ; off += scanPage - scanOverlap {
-		n, err := rdb.Len(ctx, s.rdb, ks.List)
-		if err != nil {
-			return err
-		}
-		raws, err := rdb.Range(ctx, s.rdb, ks.List, -(off + scanPage), -(off + 1))
-		if err != nil {
-			return err
-		}
-		for i := len(raws) - 1; i >= 0; i-- {
-			if plain && !strings.Contains(raws[i], id) {
+	err := s.walk(ctx, ks.List, func(page []stored) (int, error) {
+		for _, e := range page {
+			if plain && !strings.Contains(e.raw, id) {
 				continue
 			}
-			it, err := decodeItem(raws[i])
-			if err != nil || it.ID != id {
-				continue
-			}
-			index := max(n-off-int64(len(raws)-i), 0)
-			if fn(raws[i], index) {
-				return nil
+			if got, ok := entryID(e.raw); ok && got == id && fn(e.raw, e.index) {
+				return 0, errFound
 			}
 		}
-		if len(raws) < scanPage {
-			return nil
-		}
+		return 0, nil
+	})
+	if errors.Is(err, errFound) {
+		return nil
 	}
+	return err
 }
 
 // isPlainASCII reports whether s is printable ASCII that JSON writes as is.

@@ -96,33 +96,37 @@ type claim struct {
 	until   time.Time // that claim's deadline
 }
 
-// claim stamps a claim on the target: now until now plus the claim timeout.
+// claim stamps a claim on the target, for the claim timeout from now by
+// the Redis server's clock.
 func (s *Service) claim(ctx context.Context, ks rdb.Keys, t rdb.Target) (claim, error) {
-	now := s.now()
 	token := uuid.NewString()
-	st, v, index, err := rdb.Claim(ctx, s.rdb, ks, t, now, now.Add(s.claimTimeout), token)
+	st, e, other, err := rdb.Claim(ctx, s.rdb, ks, t, s.shift(), s.claimTimeout, token)
 	switch {
 	case err != nil:
 		return claim{}, err
 	case st == rdb.Claimed:
-		d, _ := rdb.ClaimDeadline(v)
+		d, _ := rdb.ClaimDeadline(other)
 		return claim{claimed: true, until: d}, nil
 	case st != rdb.OK:
 		return claim{}, nil
 	}
-	it, derr := decodeItem(v)
+	it, derr := decodeItem(e.Raw)
 	if derr != nil {
-		it = Item{ID: t.ID, raw: v}
+		it = Item{ID: t.ID, raw: e.Raw}
 	}
-	it.InFlight, it.ClaimedUntil = true, now.Add(s.claimTimeout).UTC().Truncate(time.Millisecond)
-	return claim{item: it, raw: v, index: index, token: token}, nil
+	it.InFlight, it.ClaimedUntil = true, e.Deadline.UTC()
+	return claim{item: it, raw: e.Raw, index: e.Index, token: token, until: e.Deadline}, nil
 }
 
 // requeue runs the Requeuer on a claimed entry, then removes the entry or
 // drops the claim.
 func (s *Service) requeue(ctx context.Context, kind Kind, c claim) error {
 	ks := kind.keys()
-	rerr := s.callRequeuer(ctx, c.item)
+	// The Requeuer's call ends with the claim: past it, another retry may
+	// take the entry.
+	rctx, rcancel := context.WithTimeout(ctx, s.claimTimeout)
+	rerr := s.callRequeuer(rctx, c.item)
+	rcancel()
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
 	defer cancel()
 	if rerr != nil {

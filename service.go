@@ -35,6 +35,7 @@ type Service struct {
 	requeuer     Requeuer
 	kinds        []Kind                                     // the seed kinds, then WithKinds'
 	now          func() time.Time                           // the clock; tests replace it
+	clockShift   func() time.Duration                       // added to Redis' clock for claims; tests set it
 	sleep        func(context.Context, time.Duration) error // the bulk pacer's wait; tests replace it
 
 	pushers sync.Map // Kind -> *pusher
@@ -75,6 +76,15 @@ func (s *Service) Kinds() []Kind {
 }
 
 func (s *Service) knows(k Kind) bool { return slices.Contains(s.kinds, k) }
+
+// shift is what tests add to the Redis server's clock, by which claims are
+// stamped and judged; 0 in use.
+func (s *Service) shift() time.Duration {
+	if s.clockShift == nil {
+		return 0
+	}
+	return s.clockShift()
+}
 
 func (s *Service) logger() *slog.Logger {
 	if s.log != nil {
@@ -154,11 +164,10 @@ func (s *Service) markClaims(ctx context.Context, ks rdb.Keys, items []Item) err
 	if err != nil || n == 0 {
 		return err
 	}
-	claims, err := rdb.Claims(ctx, s.rdb, ks)
+	claims, now, err := rdb.Claims(ctx, s.rdb, ks, s.shift())
 	if err != nil {
 		return err
 	}
-	now := s.now()
 	for i := range items {
 		if v, ok := claims[items[i].ID]; ok {
 			if d, ok := rdb.ClaimDeadline(v); ok && d.After(now) {
@@ -262,6 +271,7 @@ func (s *Service) Info(ctx context.Context, kind Kind) (Info, error) {
 		MaxItems: s.maxItems, MaxAgeSeconds: int64(s.maxAge / time.Second),
 		MaxMemoryPolicy: s.maxMemoryPolicy(ctx),
 	}
+	in.Warnings = append(in.Warnings, c.Problems...)
 	in.Evicted = counter(ks.Evicted, c.Evicted, &in.Warnings)
 	in.Pushed = counter(ks.Pushed, c.Pushed, &in.Warnings)
 	if c.Claims > 0 {
@@ -303,11 +313,10 @@ func truncate(s string, n int) string {
 
 // liveClaims counts the claims that have not expired.
 func (s *Service) liveClaims(ctx context.Context, ks rdb.Keys) (int64, error) {
-	claims, err := rdb.Claims(ctx, s.rdb, ks)
+	claims, now, err := rdb.Claims(ctx, s.rdb, ks, s.shift())
 	if err != nil {
 		return 0, err
 	}
-	now := s.now()
 	var n int64
 	for _, v := range claims {
 		if d, ok := rdb.ClaimDeadline(v); ok && d.After(now) {

@@ -35,12 +35,12 @@ const (
 // the page may have jumped over some: the walk steps back toward the tail
 // until a page starts on shown ground. Entries pushed at the head while
 // the walk runs are shown if the walk gets there; entries pushed at the
-// tail (RPUSH, by other programs) after the walk passed are not. Two
-// identical stored strings (only other programs write such) are shown
-// once.
+// tail (RPUSH, by other programs) after the walk passed are not.
+// Identical stored strings (only other programs write such, e.g. a retried
+// LPUSH) are each shown when they lie within one page of each other.
 func (s *Service) walk(ctx context.Context, key string, fn func([]stored) (removed int, err error)) error {
 	seed := maphash.MakeSeed()
-	seen := map[uint64]struct{}{}
+	seen := map[uint64]int{} // copies shown of each stored string
 	var off int64 // entries at the tail that were shown and are still there (an estimate)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -66,18 +66,20 @@ func (s *Service) walk(ctx context.Context, key string, fn func([]stored) (remov
 			continue
 		}
 		if start > 0 {
-			if _, ok := seen[maphash.String(seed, raws[len(raws)-1])]; !ok {
+			if seen[maphash.String(seed, raws[len(raws)-1])] == 0 {
 				off = max(start-walkPage, 0) // a gap may lie behind this page
 				continue
 			}
 		}
 		page := make([]stored, 0, len(raws))
+		copies := map[uint64]int{} // copies met in this page so far
 		for i := len(raws) - 1; i >= 0; i-- {
 			h := maphash.String(seed, raws[i])
-			if _, dup := seen[h]; dup {
-				continue
+			copies[h]++
+			if copies[h] <= seen[h] {
+				continue // shown before
 			}
-			seen[h] = struct{}{}
+			seen[h] = copies[h]
 			page = append(page, stored{raw: raws[i], index: max(n-start-int64(len(raws)-i), 0)})
 		}
 		removed := 0

@@ -2,6 +2,7 @@ package rdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -83,14 +84,18 @@ func (t Target) hint() int64 {
 	return t.Index
 }
 
+// Claims are stamped and judged by the Redis server's clock (TIME), so that
+// processes whose clocks disagree agree on them. shift is added to it: a
+// hook for tests, 0 in use.
+
 // Pop removes the target unless it has a live claim (or force is set). On
 // OK it returns the removed entry; on Claimed, the claim.
-func Pop(ctx context.Context, c Client, k Keys, t Target, now time.Time, force bool) (Status, string, error) {
+func Pop(ctx context.Context, c Client, k Keys, t Target, shift time.Duration, force bool) (Status, string, error) {
 	f := "0"
 	if force {
 		f = "1"
 	}
-	v, err := run(ctx, c, popScript, []string{k.List, k.Claims}, t.ID, t.TS, now.UnixMilli(), f, t.Raw, t.hint())
+	v, err := run(ctx, c, popScript, []string{k.List, k.Claims}, t.ID, t.TS, shift.Milliseconds(), f, t.Raw, t.hint())
 	if err != nil {
 		return "", "", err
 	}
@@ -98,15 +103,31 @@ func Pop(ctx context.Context, c Client, k Keys, t Target, now time.Time, force b
 	return st, s, err
 }
 
-// Claim marks the target as claimed by token until deadline, unless it has
-// a live claim. On OK it returns the entry and its index.
-func Claim(ctx context.Context, c Client, k Keys, t Target, now, deadline time.Time, token string) (Status, string, int64, error) {
+// Claimed is one entry a Claim took.
+type ClaimedEntry struct {
+	Raw      string    // the entry as stored
+	Index    int64     // where it was
+	Deadline time.Time // when the claim expires, by the Redis server's clock
+}
+
+// Claim marks the target as claimed by token for timeout, unless it has a
+// live claim. On OK it returns the entry; on Claimed, the claim that
+// stopped it.
+func Claim(ctx context.Context, c Client, k Keys, t Target, shift, timeout time.Duration, token string) (Status, ClaimedEntry, string, error) {
 	v, err := run(ctx, c, claimScript, []string{k.List, k.Claims},
-		t.ID, t.TS, now.UnixMilli(), deadline.UnixMilli(), token, t.Raw, t.hint())
+		t.ID, t.TS, shift.Milliseconds(), timeout.Milliseconds(), token, t.Raw, t.hint())
 	if err != nil {
-		return "", "", 0, err
+		return "", ClaimedEntry{}, "", err
 	}
-	return answer(v)
+	st, s, i, err := answer(v)
+	if err != nil || st != OK {
+		return st, ClaimedEntry{}, s, err
+	}
+	var d int64
+	if r := v.([]any); len(r) > 3 {
+		d, _ = r[3].(int64)
+	}
+	return st, ClaimedEntry{Raw: s, Index: i, Deadline: time.UnixMilli(d)}, "", nil
 }
 
 func answer(v any) (Status, string, int64, error) {
@@ -156,13 +177,13 @@ func Release(ctx context.Context, c Client, k Keys, id, token string) (bool, err
 // those with a live claim. It returns one byte per target: '1' removed,
 // '0' gone already, 'c' claimed. With countEvicted the removed entries are
 // added to the evicted counter, whose error is returned in counterErr.
-func Remove(ctx context.Context, c Client, k Keys, ts []Target, now time.Time, countEvicted bool) (results, counterErr string, err error) {
+func Remove(ctx context.Context, c Client, k Keys, ts []Target, shift time.Duration, countEvicted bool) (results, counterErr string, err error) {
 	keys := []string{k.List, k.Claims}
 	if countEvicted {
 		keys = append(keys, k.Evicted)
 	}
 	args := make([]any, 0, 1+3*len(ts))
-	args = append(args, now.UnixMilli())
+	args = append(args, shift.Milliseconds())
 	for _, t := range ts {
 		args = append(args, t.ID, t.Raw, t.Index)
 	}
@@ -206,14 +227,17 @@ func Len(ctx context.Context, c Client, key string) (int64, error) {
 
 // Counters are the raw values Info reads in one round trip.
 type Counters struct {
-	Length  int64
-	Evicted string // as stored; "" when unset
-	Pushed  string
-	Claims  int64  // fields of the claims hash, expired ones included
-	Tail    string // the oldest entry; "" when the list is empty
+	Length   int64
+	Evicted  string // as stored; "" when unset
+	Pushed   string
+	Claims   int64    // fields of the claims hash, expired ones included
+	Tail     string   // the oldest entry; "" when the list is empty
+	Problems []string // helper keys that could not be read (of another type)
 }
 
-// ReadCounters reads a kind's counters in one round trip.
+// ReadCounters reads a kind's counters in one round trip. A counter or the
+// claims hash that cannot be read (a key of another type, written by
+// someone else) is reported in Problems, not as an error.
 func ReadCounters(ctx context.Context, c Client, k Keys) (Counters, error) {
 	var out Counters
 	err := retry(ctx, func() error {
@@ -224,26 +248,72 @@ func ReadCounters(ctx context.Context, c Client, k Keys) (Counters, error) {
 		h := p.HLen(ctx, k.Claims)
 		t := p.LIndex(ctx, k.List, -1)
 		_, _ = p.Exec(ctx)
-		for _, cmd := range []redis.Cmder{l, e, ps, h, t} {
-			if err := cmd.Err(); err != nil && err != redis.Nil {
-				return err
-			}
+		if err := l.Err(); err != nil {
+			return err
 		}
 		out = Counters{Length: l.Val(), Evicted: e.Val(), Pushed: ps.Val(), Claims: h.Val(), Tail: t.Val()}
+		for _, x := range []struct {
+			key string
+			cmd redis.Cmder
+		}{{k.Evicted, e}, {k.Pushed, ps}, {k.Claims, h}, {k.List, t}} {
+			err := x.cmd.Err()
+			switch {
+			case err == nil, err == redis.Nil:
+			case retryable(err) || !isRedisError(err):
+				return err
+			default:
+				out.Problems = append(out.Problems, x.key+": "+err.Error())
+			}
+		}
 		return nil
 	})
 	return out, err
 }
 
-// Claims returns the claims hash: id -> "<deadline ms>:<token>".
-func Claims(ctx context.Context, c Client, k Keys) (map[string]string, error) {
+func isRedisError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
+}
+
+// Claims returns the claims hash (id -> "<deadline ms>:<token>") and the
+// Redis server's time (plus shift) to judge them by.
+func Claims(ctx context.Context, c Client, k Keys, shift time.Duration) (map[string]string, time.Time, error) {
 	var out map[string]string
+	var now time.Time
 	err := retry(ctx, func() error {
-		var err error
-		out, err = c.HGetAll(ctx, k.Claims).Result()
-		return err
+		p := c.Pipeline()
+		h := p.HGetAll(ctx, k.Claims)
+		t := p.Time(ctx)
+		_, _ = p.Exec(ctx)
+		if err := h.Err(); err != nil {
+			return err
+		}
+		if err := t.Err(); err != nil {
+			return err
+		}
+		out, now = h.Val(), t.Val().Add(shift)
+		return nil
 	})
-	return out, err
+	return out, now, err
+}
+
+// Expire drops the claims on ids whose deadline has passed by the Redis
+// server's clock.
+func Expire(ctx context.Context, c Client, k Keys, ids []string, shift time.Duration) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	args := make([]any, 0, 1+len(ids))
+	args = append(args, shift.Milliseconds())
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	v, err := run(ctx, c, expireScript, []string{k.Claims}, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := v.(int64)
+	return n, nil
 }
 
 // ClaimDeadline parses a claim's deadline; ok is false for a value in
@@ -255,23 +325,6 @@ func ClaimDeadline(v string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.UnixMilli(n), true
-}
-
-// DropClaims deletes the given claims hash fields if their values are
-// still the ones given (id, value pairs): expired claims the janitor found.
-func DropClaims(ctx context.Context, c Client, k Keys, expired map[string]string) (int64, error) {
-	var n int64
-	for id, v := range expired {
-		_, tok, _ := strings.Cut(v, ":")
-		ok, err := Release(ctx, c, k, id, tok)
-		if err != nil {
-			return n, err
-		}
-		if ok {
-			n++
-		}
-	}
-	return n, nil
 }
 
 // History returns the history hash: "m<unix minute>" or "h<unix hour>" ->

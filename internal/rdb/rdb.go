@@ -11,6 +11,7 @@ package rdb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -31,6 +32,7 @@ type Client interface {
 	HDel(ctx context.Context, key string, fields ...string) *redis.IntCmd
 	Exists(ctx context.Context, keys ...string) *redis.IntCmd
 	Info(ctx context.Context, section ...string) *redis.StringCmd
+	Time(ctx context.Context) *redis.TimeCmd
 	Pipeline() redis.Pipeliner
 }
 
@@ -86,22 +88,30 @@ func retryable(err error) bool {
 	return false
 }
 
-// Backoff bounds of retry.
+// Bounds of retry: the backoff, and how long it goes on at most.
 const (
 	minBackoff = time.Millisecond
 	maxBackoff = 100 * time.Millisecond
+	maxRetry   = 4 * time.Second
 )
 
 // retry runs fn until it succeeds, fails with an error that is not a
-// Cluster redirect or TRYAGAIN, or ctx ends. During a slot migration a
-// script whose keys are split between two nodes answers TRYAGAIN until the
-// migration of its keys ends; callers never see those answers.
+// Cluster redirect or TRYAGAIN, ctx ends, or 4 seconds have passed (then
+// it returns the last answer). During a slot migration a script whose keys
+// are split between two nodes answers TRYAGAIN until the migration of its
+// keys ends; callers never see those answers.
 func retry(ctx context.Context, fn func() error) error {
 	wait := minBackoff
+	var deadline time.Time
 	for {
 		err := fn()
 		if !retryable(err) {
 			return err
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(maxRetry)
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("redis kept answering %w for %v", err, maxRetry)
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -34,6 +34,10 @@ var (
 	removeLua    string
 	removeScript = newScript(removeLua)
 
+	//go:embed lua/expire.lua
+	expireLua    string
+	expireScript = newScript(expireLua)
+
 	//go:embed lua/migrate.lua
 	migrateLua    string
 	migrateScript = newScript(migrateLua)

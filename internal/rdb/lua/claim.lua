@@ -1,15 +1,16 @@
 -- claim.lua marks one entry as claimed for a retry, in place: the entry
 -- stays where it is, and the claim expires at its deadline.
 -- KEYS[1] the list, KEYS[2] the claims hash (id -> "<deadline ms>:<token>")
--- ARGV[1] id, ARGV[2] the id's UUIDv7 time in ms or -1, ARGV[3] now in ms,
--- ARGV[4] the claim's deadline in ms, ARGV[5] its token, ARGV[6] the exact
--- entry or "" to locate it by id and time, ARGV[7] where the entry was seen
--- (index from the head) or -1.
--- Returns {"ok", entry, index}, {"claimed", claim} or {"missing"}.
-local id, ts, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+-- ARGV[1] id, ARGV[2] the id's UUIDv7 time in ms or -1, ARGV[3] the clock's
+-- shift in ms (0; see clock in lib.lua), ARGV[4] the claim timeout in ms,
+-- ARGV[5] the claim's token, ARGV[6] the exact entry or "" to locate it by
+-- id and time, ARGV[7] where the entry was seen (index from the head) or -1.
+-- Returns {"ok", entry, index, deadline}, {"claimed", claim} or {"missing"}.
+local id, ts, now = ARGV[1], tonumber(ARGV[2]), clock(ARGV[3])
 local c = live_claim(KEYS[2], id, now)
 if c then return {'claimed', c} end
 local e, i = find(KEYS[1], id, ts, ARGV[6], tonumber(ARGV[7]))
 if not e then return {'missing'} end
-redis.call('HSET', KEYS[2], id, ARGV[4] .. ':' .. ARGV[5])
-return {'ok', e, i}
+local deadline = now + tonumber(ARGV[4])
+redis.call('HSET', KEYS[2], id, deadline .. ':' .. ARGV[5])
+return {'ok', e, i, deadline}

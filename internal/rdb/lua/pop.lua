@@ -1,11 +1,12 @@
 -- pop.lua removes one entry unless it is claimed.
 -- KEYS[1] the list, KEYS[2] the claims hash (id -> "<deadline ms>:<token>")
--- ARGV[1] id, ARGV[2] the id's UUIDv7 time in ms or -1, ARGV[3] now in ms,
+-- ARGV[1] id, ARGV[2] the id's UUIDv7 time in ms or -1, ARGV[3] the clock's
+-- shift in ms (0; see clock in lib.lua),
 -- ARGV[4] "1" to remove a claimed entry too, ARGV[5] the exact entry or ""
 -- to locate it by id and time, ARGV[6] where the entry was seen (index from
 -- the head) or -1.
 -- Returns {"ok", entry}, {"claimed", claim} or {"missing"}.
-local id, ts, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local id, ts, now = ARGV[1], tonumber(ARGV[2]), clock(ARGV[3])
 if ARGV[4] ~= '1' then
   local c = live_claim(KEYS[2], id, now)
   if c then return {'claimed', c} end

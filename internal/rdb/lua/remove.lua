@@ -3,12 +3,12 @@
 -- which Redis runs even when it is out of memory.
 -- KEYS[1] the list, KEYS[2] the claims hash, KEYS[3] (optional) a counter
 -- to add the removed entries to (the evicted counter, for age evictions)
--- ARGV[1] now in ms, then triples: id ("" for none), exact entry, index
+-- ARGV[1] the clock's shift in ms (0; see clock in lib.lua), then triples: id ("" for none), exact entry, index
 -- from the head where it was seen.
 -- Returns {results, counter error}: results has one character per entry,
 -- "1" removed, "0" gone already, "c" claimed; counter error is "" or the
 -- error of the counter's INCRBY (the removals stand).
-local now = tonumber(ARGV[1])
+local now = clock(ARGV[1])
 local n = redis.call('LLEN', KEYS[1])
 local out, removed = {}, 0
 for j = 2, #ARGV, 3 do

@@ -1,0 +1,181 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dlqkit/dlq/internal/dlqtest"
+)
+
+// TestClusterSlotMigration moves the slot of scrape:dlq to another master
+// and back, the way redis-cli --cluster reshard does (SETSLOT IMPORTING
+// and MIGRATING, MIGRATE of every key, SETSLOT NODE), while workers push,
+// list, pop and retry. No call fails, and no caller sees ASK, MOVED or
+// TRYAGAIN. It needs DLQ_TEST_REDIS_CLUSTER (.ci/run starts a cluster).
+func TestClusterSlotMigration(t *testing.T) {
+	addrs := os.Getenv(dlqtest.ClusterEnv)
+	if addrs == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(dlqtest.ClusterEnv + " is not set in CI")
+		}
+		t.Skip("set " + dlqtest.ClusterEnv + " to run the slot migration test")
+	}
+	ctx := context.Background()
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
+	defer cc.Close()
+	if err := dlqtest.Clean(ctx, cc, string(Scrape)); err != nil {
+		t.Fatal(err)
+	}
+	defer dlqtest.Clean(ctx, cc, string(Scrape))
+
+	var got atomic.Int64
+	q := New(cc, WithClaimTimeout(time.Minute), WithRequeuer(RequeueFunc(func(context.Context, Item) error {
+		got.Add(1)
+		return nil
+	})))
+	// A list large enough that MIGRATE takes a while.
+	e := &env{Backend: &dlqtest.Backend{Client: cc, Cluster: true}}
+	fill(t, e, Scrape, 50_000)
+
+	var calls, failures atomic.Int64
+	var mu sync.Mutex
+	var errs []string
+	note := func(op string, err error) {
+		calls.Add(1)
+		if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrClaimed) {
+			return
+		}
+		failures.Add(1)
+		mu.Lock()
+		if len(errs) < 10 {
+			errs = append(errs, op+": "+err.Error())
+		}
+		mu.Unlock()
+	}
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for wctx.Err() == nil {
+				_, err := q.PushScrapeFailure(ctx, uuid.New(), errors.New("migrating"))
+				note("push", err)
+				items, err := q.ListScrape(ctx, 5)
+				note("list", err)
+				if len(items) == 0 {
+					continue
+				}
+				it := items[len(items)-1]
+				if w%2 == 0 {
+					_, err = q.Retry(ctx, Scrape, it.ID)
+					note("retry", err)
+				} else {
+					_, err = q.Pop(ctx, Scrape, it.ID)
+					note("pop", err)
+				}
+			}
+		})
+	}
+
+	slot, err := cc.ClusterKeySlot(ctx, ScrapeKey).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := slotOwner(t, cc, slot)
+	before := calls.Load()
+	migrateSlot(t, int(slot), from, to)
+	migrateSlot(t, int(slot), to, from)
+	for calls.Load() < before+200 { // some calls after the moves too
+		if failures.Load() > 0 {
+			break
+		}
+	}
+	stop()
+	wg.Wait()
+	t.Logf("%d calls during two moves of slot %d; %d failed; %d requeued", calls.Load(), slot, failures.Load(), got.Load())
+	if failures.Load() > 0 {
+		t.Fatalf("%d calls failed, e.g.:\n%s", failures.Load(), strings.Join(errs, "\n"))
+	}
+}
+
+// node is one master of the cluster.
+type node struct {
+	id, addr string
+	c        *redis.Client
+}
+
+// slotOwner returns the master that serves slot, and another master.
+func slotOwner(t *testing.T, cc *redis.ClusterClient, slot int64) (owner, other node) {
+	t.Helper()
+	ctx := context.Background()
+	slots, err := cc.ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var masters []node
+	for _, s := range slots {
+		n := node{id: s.Nodes[0].ID, addr: s.Nodes[0].Addr}
+		if int64(s.Start) <= slot && slot <= int64(s.End) {
+			owner = n
+		}
+		masters = append(masters, n)
+	}
+	for _, m := range masters {
+		if m.id != owner.id {
+			other = m
+			break
+		}
+	}
+	if owner.id == "" || other.id == "" {
+		t.Fatalf("no owner or no other master for slot %d in %+v", slot, slots)
+	}
+	owner.c = redis.NewClient(&redis.Options{Addr: owner.addr})
+	other.c = redis.NewClient(&redis.Options{Addr: other.addr})
+	t.Cleanup(func() { _ = owner.c.Close(); _ = other.c.Close() })
+	return owner, other
+}
+
+// migrateSlot moves a slot's keys from one master to another as
+// redis-cli --cluster reshard does.
+func migrateSlot(t *testing.T, slot int, from, to node) {
+	t.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(to.c.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", from.id).Err())
+	must(from.c.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", to.id).Err())
+	host, port, _ := strings.Cut(to.addr, ":")
+	for {
+		keys, err := from.c.ClusterGetKeysInSlot(ctx, slot, 1).Result()
+		must(err)
+		if len(keys) == 0 {
+			break
+		}
+		// One key at a time: the window in which a script's keys are
+		// split between the nodes (TRYAGAIN) is as wide as it gets.
+		args := []any{"MIGRATE", host, port, "", 0, 10000, "KEYS"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		if err := from.c.Do(ctx, args...).Err(); err != nil && !strings.Contains(err.Error(), "NOKEY") {
+			t.Fatalf("MIGRATE %v: %v", keys, err)
+		}
+	}
+	for _, n := range []node{to, from} {
+		must(n.c.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", to.id).Err())
+	}
+	_ = fmt.Sprint()
+}
