@@ -59,11 +59,20 @@ local function locate(key, id, ts)
   local n = redis.call('LLEN', key)
   if n == 0 then return nil end
   local prefix = '{"id":"' .. id .. '"'
+  local probed = {} -- index -> entry (false past the end), read once
+  local function get(i)
+    local e = probed[i]
+    if e == nil then
+      e = redis.call('LINDEX', key, i)
+      probed[i] = e
+    end
+    return e
+  end
   local function at(i)
     -- the time at index i, or at the first entry after it (up to 8) that
     -- carries one
     for j = i, math.min(n - 1, i + 8) do
-      local t = ts_of(redis.call('LINDEX', key, j))
+      local t = ts_of(get(j))
       if t then return t end
     end
     return nil
@@ -72,7 +81,7 @@ local function locate(key, id, ts)
   local head = at(0)
   if head and ts >= head then pos = 0 end
   if not pos then
-    local tail = ts_of(redis.call('LINDEX', key, n - 1))
+    local tail = ts_of(get(n - 1))
     if tail and ts <= tail then pos = n - 1 end
   end
   if not pos then
@@ -85,6 +94,10 @@ local function locate(key, id, ts)
     end
     pos = lo
   end
+  -- It is usually right there (the newest or oldest entry, or ids a
+  -- millisecond apart or more): check before reading the window.
+  local e = get(pos)
+  if e and string.sub(e, 1, #prefix) == prefix then return e, pos, n end
   local a = math.max(0, pos - window)
   local got = redis.call('LRANGE', key, a, math.min(n - 1, pos + window))
   for j = 1, #got do
