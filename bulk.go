@@ -135,11 +135,12 @@ const (
 // deleteEach removes targets in script calls of bounded work.
 func (s *Service) deleteEach(ctx context.Context, ks rdb.Keys, ts []rdb.Target, res *BulkResult) (int, error) {
 	removed := 0
+	// The length only weighs the batches; one read per page is enough.
+	n, err := rdb.Len(ctx, s.rdb, ks.List)
+	if err != nil {
+		return removed, err
+	}
 	for len(ts) > 0 {
-		n, err := rdb.Len(ctx, s.rdb, ks.List)
-		if err != nil {
-			return removed, err
-		}
 		k, cost := 0, int64(0)
 		for k < len(ts) && k < removeBatch {
 			c := min(ts[k].Index, max(n-1-ts[k].Index, 0)) + 1
@@ -157,6 +158,7 @@ func (s *Service) deleteEach(ctx context.Context, ks rdb.Keys, ts []rdb.Target, 
 			if r == '1' {
 				res.Handled++
 				removed++
+				n--
 			} else {
 				res.Skipped++
 			}

@@ -45,7 +45,7 @@ func TestClusterSlotMigration(t *testing.T) {
 	})))
 	// A list large enough that MIGRATE takes a while.
 	e := &env{Backend: &dlqtest.Backend{Client: cc, Cluster: true}}
-	fill(t, e, Scrape, 50_000)
+	fillEntries(t, e, Scrape, 50_000)
 
 	var calls, failures atomic.Int64
 	var mu sync.Mutex

@@ -173,7 +173,7 @@ func TestIdleSweepReadsLittle(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		const n = 100_000
-		fill(t, e, e.kind, n)
+		fillEntries(t, e, e.kind, n)
 		var counted replyBytes
 		c := redis.NewUniversalClient(universalOptions(e))
 		defer c.Close()
@@ -195,10 +195,10 @@ func TestIdleSweepReadsLittle(t *testing.T) {
 	})
 }
 
-// fill adds n entries as Push writes them to an empty list, oldest first
+// fillEntries adds n entries as Push writes them to an empty list, oldest first
 // as if pushed one by one, 1,000 a command. (It RPUSHes them newest first:
 // miniredis' LPUSH copies the whole list.)
-func fill(t testing.TB, e *env, k Kind, n int) {
+func fillEntries(t testing.TB, e *env, k Kind, n int) {
 	t.Helper()
 	ctx := context.Background()
 	entries := make([]any, n)

@@ -47,11 +47,7 @@ func (s *Service) walk(ctx context.Context, key string, fn func([]stored) (remov
 			return err
 		}
 		start := max(off-walkOverlap, 0)
-		n, err := rdb.Len(ctx, s.rdb, key)
-		if err != nil {
-			return err
-		}
-		raws, err := rdb.Range(ctx, s.rdb, key, -(start + walkPage), -(start + 1))
+		n, raws, err := rdb.LenRange(ctx, s.rdb, key, -(start + walkPage), -(start + 1))
 		if err != nil {
 			return err
 		}

@@ -214,6 +214,28 @@ func Range(ctx context.Context, c Client, key string, start, stop int64) ([]stri
 	return out, err
 }
 
+// LenRange reads a list's length and its entries start to stop (LRANGE
+// indexes) in one round trip.
+func LenRange(ctx context.Context, c Client, key string, start, stop int64) (int64, []string, error) {
+	var n int64
+	var out []string
+	err := retry(ctx, func() error {
+		p := c.Pipeline()
+		l := p.LLen(ctx, key)
+		r := p.LRange(ctx, key, start, stop)
+		_, _ = p.Exec(ctx)
+		if err := l.Err(); err != nil {
+			return err
+		}
+		if err := r.Err(); err != nil {
+			return err
+		}
+		n, out = l.Val(), r.Val()
+		return nil
+	})
+	return n, out, err
+}
+
 // Len returns a list's length.
 func Len(ctx context.Context, c Client, key string) (int64, error) {
 	var n int64

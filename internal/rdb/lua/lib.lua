@@ -67,10 +67,19 @@ local function locate(key, id, ts)
   local n = redis.call('LLEN', key)
   if n == 0 then return nil end
   local prefix = '{"id":"' .. id .. '"'
+  local probed = {} -- index -> entry (false past the end), read once
+  local function get(i)
+    local e = probed[i]
+    if e == nil then
+      e = redis.call('LINDEX', key, i)
+      probed[i] = e
+    end
+    return e
+  end
   local function at(i)
     -- the time at index i, or at the nearest entry within 64 after or
     -- before it that carries one (other programs' entries carry none)
-    local t = ts_of(redis.call('LINDEX', key, i))
+    local t = ts_of(get(i))
     if t then return t end
     local got = redis.call('LRANGE', key, i + 1, i + 64)
     for j = 1, #got do
@@ -88,7 +97,7 @@ local function locate(key, id, ts)
   local head = at(0)
   if head and ts >= head then pos = 0 end
   if not pos then
-    local tail = ts_of(redis.call('LINDEX', key, n - 1))
+    local tail = ts_of(get(n - 1))
     if tail and ts <= tail then pos = n - 1 end
   end
   if not pos then
@@ -101,8 +110,12 @@ local function locate(key, id, ts)
     end
     pos = lo
   end
-  -- The window, then a wider one: entries pushed by a process whose
-  -- clock is off by a little sit a little away from their time's place.
+  -- It is usually right there (the newest or oldest entry, or ids a
+  -- millisecond apart or more): check before reading the window. Then the
+  -- window, then a wider one: entries pushed by a process whose clock is
+  -- off by a little sit a little away from their time's place.
+  local e = get(pos)
+  if e and string.sub(e, 1, #prefix) == prefix then return e, pos, n end
   for _, w in ipairs({window, 16 * window}) do
     local a = math.max(0, pos - w)
     local got = redis.call('LRANGE', key, a, math.min(n - 1, pos + w))

@@ -1,25 +1,28 @@
 -- remove.lua removes exact entries, each from the end nearer to where it
--- was seen, skipping entries with a live claim. It uses only LREM and HDEL,
--- which Redis runs even when it is out of memory.
+-- was seen, skipping entries with a live claim. It writes only with LREM
+-- and HDEL, which Redis runs even when it is out of memory. The claims hash
+-- is looked into only when it exists: without claims, each entry costs one
+-- LREM.
 -- KEYS[1] the list, KEYS[2] the claims hash, KEYS[3] (optional) a counter
 -- to add the removed entries to (the evicted counter, for age evictions)
--- ARGV[1] the clock's shift in ms (0; see clock in lib.lua), then triples: id ("" for none), exact entry, index
--- from the head where it was seen.
+-- ARGV[1] the clock's shift in ms (0; see clock in lib.lua), then triples:
+-- id ("" for none), exact entry, index from the head where it was seen.
 -- Returns {results, counter error}: results has one character per entry,
 -- "1" removed, "0" gone already, "c" claimed; counter error is "" or the
 -- error of the counter's INCRBY (the removals stand).
 local now = clock(ARGV[1])
 local n = redis.call('LLEN', KEYS[1])
+local claims = redis.call('EXISTS', KEYS[2]) == 1
 local out, removed = {}, 0
 for j = 2, #ARGV, 3 do
   local id, e, i = ARGV[j], ARGV[j + 1], tonumber(ARGV[j + 2])
-  if id ~= '' and live_claim(KEYS[2], id, now) then
+  if claims and id ~= '' and live_claim(KEYS[2], id, now) then
     out[#out + 1] = 'c'
   elseif redis.call('LREM', KEYS[1], sign(i, n), e) > 0 then
     out[#out + 1] = '1'
     removed = removed + 1
     n = n - 1
-    if id ~= '' then redis.call('HDEL', KEYS[2], id) end
+    if claims and id ~= '' then redis.call('HDEL', KEYS[2], id) end
   else
     out[#out + 1] = '0'
   end
