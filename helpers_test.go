@@ -24,6 +24,13 @@ func (c *clock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// Set moves the clock to t.
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
 func newClock(e *env) *clock {
 	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
 	e.svc.now = c.Now
