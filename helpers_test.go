@@ -42,6 +42,13 @@ func (c *clock) Add(d time.Duration) {
 	c.moved += d
 }
 
+// Set moves the clock to t.
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
 func newClock(e *env) *clock {
 	c := &clock{now: time.Now().UTC()}
 	c.use(e.svc)

@@ -353,10 +353,11 @@ func (s *Service) maxMemoryPolicy(ctx context.Context) string {
 	if !s.policy.read.IsZero() && now.Sub(s.policy.read) < time.Minute {
 		return s.policy.value
 	}
+	s.policy.read = now // a server that refuses INFO (an ACL, miniredis) is asked once a minute too
 	p, err := rdb.MaxMemoryPolicy(ctx, s.rdb)
 	if err != nil {
 		return s.policy.value
 	}
-	s.policy.value, s.policy.read = p, now
+	s.policy.value = p
 	return p
 }
