@@ -234,7 +234,7 @@ func (h *handler) bulk(w http.ResponseWriter, r *http.Request, del bool) {
 	} else {
 		res, err = h.svc.RetryMatching(r.Context(), kind, req.Filter, opts...)
 	}
-	if err != nil && !errors.Is(err, dlq.ErrNoRequeuer) {
+	if err != nil && !errors.Is(err, dlq.ErrNoRequeuer) && r.Context().Err() == nil {
 		h.logger().ErrorContext(r.Context(), "dlq/httpapi: bulk action stopped", "kind", string(kind),
 			"matched", res.Matched, "handled", res.Handled, "failed", res.Failed, "skipped", res.Skipped, "error", err)
 	}
