@@ -205,3 +205,171 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Logf("closing Chromium: %v", err)
 	}
 }
+
+// startBrowser starts a headless Chromium at 1280×900 that accepts every
+// confirmation dialog, and returns its context and the dialogs' texts.
+func startBrowser(t *testing.T) (context.Context, func() []string) {
+	t.Helper()
+	bin := chromium(t)
+	profile, err := os.MkdirTemp("", "dlq-e2e-profile-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(profile) })
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(profile),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1280, 900))
+	t.Cleanup(cancel)
+	bctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(cancel)
+	bctx, cancel = context.WithTimeout(bctx, 90*time.Second)
+	t.Cleanup(cancel)
+	var dialogs []string
+	var mu sync.Mutex
+	chromedp.ListenTarget(bctx, func(ev any) {
+		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			mu.Lock()
+			dialogs = append(dialogs, d.Message)
+			mu.Unlock()
+			go func() { _ = chromedp.Run(bctx, page.HandleJavaScriptDialog(true)) }()
+		}
+	})
+	t.Cleanup(func() { _ = chromedp.Cancel(bctx) })
+	return bctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), dialogs...)
+	}
+}
+
+// TestDashboardFindings drives the findings of issue #12 that only a
+// browser shows: a row whose id is ".", a long cause, the refresh, the
+// message of a bulk action that stays, read-only in the script, and the
+// phone cards' labels.
+func TestDashboardFindings(t *testing.T) {
+	bctx, _ := startBrowser(t)
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	got := &requeued{ids: map[string]bool{}}
+	svc := dlq.New(rdb, dlq.WithRequeuer(dlq.RequeueFunc(func(ctx context.Context, it dlq.Item) error {
+		if strings.Contains(it.Error, "refused") {
+			return errors.New("queue refused it")
+		}
+		got.mu.Lock()
+		defer got.mu.Unlock()
+		got.ids[it.ID] = true
+		return nil
+	})))
+	ctx := context.Background()
+	long := "upstream said: " + strings.Repeat("unavailable ", 280) // a 3.3 KB cause
+	for _, text := range []string{long, "rabbitmq refused job 1", "rabbitmq refused job 2", "rabbitmq refused job 3",
+		"GET https://shop.example/p/1: 503", "GET https://shop.example/p/2: 503"} {
+		if _, err := svc.PushScrapeFailure(ctx, uuid.New(), errors.New(text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dot := `{"id":".","source_id":"s","job_id":null,"error":"an entry another program wrote, id \".\"","failed_at":"2026-11-26T21:43:52+00:00","retry_count":0,"dlq_type":"scrape"}`
+	if err := rdb.LPush(ctx, dlq.ScrapeKey, dot).Err(); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ops/", http.StripPrefix("/ops", httpapi.New(svc)))
+	mux.Handle("/ro/", http.StripPrefix("/ro", httpapi.New(svc, httpapi.WithReadOnly())))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	length := func() int64 { n, _ := rdb.LLen(ctx, dlq.ScrapeKey).Result(); return n }
+
+	// The "." row: its Retry retries that entry and nothing else.
+	var count string
+	if err := chromedp.Run(bctx,
+		chromedp.Navigate(srv.URL+"/ops/dlq/"),
+		chromedp.WaitVisible(`tr[data-id="."]`, chromedp.ByQuery),
+		chromedp.Click(`tr[data-id="."] button[data-action="retry"]`, chromedp.ByQuery),
+		chromedp.WaitNotPresent(`tr[data-id="."]`, chromedp.ByQuery),
+		chromedp.Text(`[data-count="scrape"]`, &count, chromedp.ByQuery),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if !got.has(".") || length() != 6 || count != "6" {
+		t.Fatalf("retry of the . row: requeued %v, %d left, count %q; want only that entry gone", got.has("."), length(), count)
+	}
+
+	// The long cause folds: its row stays short at 1280 px.
+	var causeHeight float64
+	var sigLen int
+	if err := chromedp.Run(bctx,
+		chromedp.Evaluate(`(function(){var b=[...document.querySelectorAll('button[data-action="bulk-retry"]')].find(function(b){return b.dataset.sig.length>1000});return b.closest("tr").getBoundingClientRect().height})()`, &causeHeight),
+		chromedp.Evaluate(`Math.max(...[...document.querySelectorAll('button[data-action="bulk-retry"]')].map(function(b){return b.dataset.sig.length}))`, &sigLen),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if causeHeight > 120 || sigLen != len(dlq.Signature(long)) {
+		t.Fatalf("the long cause's row is %.0f px high (want ≤ 120), its button carries %d of %d characters", causeHeight, sigLen, len(dlq.Signature(long)))
+	}
+
+	// A bulk retry whose requeues fail: the page says so, as an error, and
+	// the message stays through the refreshes that follow.
+	sig := dlq.Signature("rabbitmq refused job 1")
+	var status, class string
+	var before int
+	if err := chromedp.Run(bctx,
+		chromedp.Evaluate(`Number(document.body.dataset.refreshed||0)`, &before),
+		chromedp.Click(fmt.Sprintf(`button[data-action="bulk-retry"][data-sig=%q]`, sig), chromedp.ByQuery),
+		chromedp.Poll(`document.getElementById("status").textContent.indexOf("failed") >= 0`, nil, chromedp.WithPollingTimeout(20*time.Second)),
+		// Two refreshes later (the one after the action, then a timed one):
+		chromedp.Poll(fmt.Sprintf(`Number(document.body.dataset.refreshed||0) >= %d`, before+2), nil, chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.Text(`#status`, &status, chromedp.ByQuery),
+		chromedp.AttributeValue(`#status`, "class", &class, nil, chromedp.ByQuery),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if status != "Retried 0 of 3. 3 requeues failed; still in the DLQ." || class != "error" || length() != 6 {
+		t.Fatalf("after a failing bulk retry: %q (class %q), %d left", status, class, length())
+	}
+
+	// The refresh: an entry pushed now appears without a reload.
+	fresh, err := svc.PushScrapeFailure(ctx, uuid.New(), errors.New("a failure pushed after the page loaded"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Run(bctx,
+		chromedp.WaitVisible(fmt.Sprintf(`tr[data-id=%q]`, fresh.ID), chromedp.ByQuery),
+		chromedp.Text(`[data-count="scrape"]`, &count, chromedp.ByQuery),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if count != "7" {
+		t.Fatalf("count after the refresh: %q, want 7", count)
+	}
+
+	// Read-only: the script refuses an action even if a button is there.
+	if err := chromedp.Run(bctx,
+		chromedp.Navigate(srv.URL+"/ro/dlq/"),
+		chromedp.WaitVisible(`tr[data-id]`, chromedp.ByQuery),
+		chromedp.Evaluate(fmt.Sprintf(`(function(){var b=document.createElement("button");b.dataset.action="delete";b.dataset.id=%q;document.querySelector("tr[data-id]").appendChild(b);b.click();return true})()`, fresh.ID), nil),
+		chromedp.Text(`#status`, &status, chromedp.ByQuery),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if status != "Read-only view: no changes." || length() != 7 {
+		t.Fatalf("read-only page: status %q, %d left", status, length())
+	}
+
+	// Phone cards label the source and the job.
+	var labels string
+	if err := chromedp.Run(bctx,
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(srv.URL+"/ops/dlq/"),
+		chromedp.WaitVisible(`tr[data-id]`, chromedp.ByQuery),
+		chromedp.Evaluate(`getComputedStyle(document.querySelector("td.source"),"::before").content+"|"+getComputedStyle(document.querySelector("td.job"),"::before").content`, &labels),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if labels != `"source "|"job "` {
+		t.Fatalf("phone labels %q", labels)
+	}
+}

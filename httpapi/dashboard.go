@@ -2,11 +2,14 @@ package httpapi
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -18,8 +21,10 @@ import (
 
 // The dashboard: GET /dlq/ (relative to the mount) answers one HTML page
 // rendered from embedded assets. Its actions call the JSON API next to it
-// with relative URLs, so it works under any mount prefix and there is no
-// second implementation of any operation.
+// with relative URLs and JSON bodies, so it works under any mount prefix,
+// whatever the ids, and there is no second implementation of any
+// operation. Its script refreshes the counts, causes and rows every few
+// seconds by fetching the page again.
 
 var (
 	//go:embed assets/dashboard.html
@@ -32,17 +37,25 @@ var (
 	dashboardTmpl = template.Must(template.New("dashboard").Parse(dashboardHTML))
 )
 
-// WithReadOnly makes the handler read-only: the dashboard shows no
-// actions, and the routes that change the DLQ (POST, DELETE) answer 403.
-func WithReadOnly() Option { return func(h *handler) { h.readOnly = true } }
+// dashboardCSP is the page's Content-Security-Policy: only its own inline
+// style and script run, allowed by their hashes; nothing is loaded from
+// elsewhere, and the page cannot be framed by another site.
+func dashboardCSP() string {
+	hash := func(s string) string {
+		sum := sha256.Sum256([]byte(s))
+		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	}
+	return "default-src 'none'; style-src " + hash(dashboardCSS) + "; script-src " + hash(dashboardJS) +
+		"; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+}
 
 // Dashboard sizes.
 const (
 	dashboardRows     = 100
 	dashboardGroups   = 10
-	groupWindow       = 5000 // the top causes are counted among the newest entries
-	shortErrorRunes   = 140
-	dashboardMaxQuery = 512
+	groupWindow       = DefaultGroupScan // the top causes are counted among the newest entries
+	shortRunes        = 140              // an error or cause longer than this folds
+	dashboardMaxQuery = 1024             // q and sig; longer causes are not linked
 )
 
 type kindView struct {
@@ -53,9 +66,11 @@ type kindView struct {
 }
 
 type groupView struct {
-	Signature, Sample    string
-	Count                int
-	NewestISO, NewestAgo string
+	Signature, Short, Sample string
+	Long, Linkable           bool
+	Href                     template.URL
+	Count                    int
+	NewestISO, NewestAgo     string
 }
 
 type rowView struct {
@@ -63,33 +78,42 @@ type rowView struct {
 	Long                              bool
 	FailedISO, FailedAgo              string
 	RetryCount                        int
+	InFlight                          bool
+	ClaimedISO                        string
+	Cut                               bool
+	Size                              int
 }
 
 type dashboardData struct {
 	Kind                 string
 	Count                int64
 	Kinds                []kindView
+	Warnings             []string
 	Groups               []groupView
 	GroupWindow          int
 	Rows                 []rowView
 	Q, Sig, Cursor, Next string
 	Filtered, ReadOnly   bool
+	CanRetry             bool
 	NextHref, FirstHref  template.URL // built by url.Values.Encode
 	CSS                  template.CSS
 	JS                   template.JS
 }
 
 func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, ok := params(w, r, "kind", "q", "sig", paramCursor)
+	if !ok {
+		return
+	}
 	kind := dlq.Kind(q.Get("kind"))
 	if kind == "" {
 		kind = dlq.Scrape
 	}
-	if !h.kinds[kind] {
+	if !slices.Contains(h.kinds, kind) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown DLQ kind %q", string(kind)))
 		return
 	}
-	text, sig, cursor := q.Get("q"), q.Get("sig"), q.Get("cursor")
+	text, sig, cursor := q.Get("q"), q.Get("sig"), q.Get(paramCursor)
 	if len(text) > dashboardMaxQuery || len(sig) > dashboardMaxQuery {
 		writeError(w, http.StatusBadRequest, "filter too long")
 		return
@@ -97,11 +121,11 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := time.Now()
 	d := dashboardData{
-		Kind: string(kind), Q: text, Sig: sig, Cursor: cursor, ReadOnly: h.readOnly,
+		Kind: string(kind), Q: text, Sig: sig, Cursor: cursor, ReadOnly: h.readOnly, CanRetry: h.canRequeue,
 		GroupWindow: groupWindow, Filtered: text != "" || sig != "",
 		CSS: template.CSS(dashboardCSS), JS: template.JS(dashboardJS),
 	}
-	for _, k := range h.kindList() {
+	for _, k := range h.kinds {
 		info, err := h.svc.Info(ctx, k)
 		if err != nil {
 			h.fail(w, r, err)
@@ -111,15 +135,11 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		if k == kind {
 			d.Count = info.Length
 		}
-	}
-	groups, err := h.svc.RecentGroups(ctx, kind, groupWindow)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	for _, g := range groups[:min(len(groups), dashboardGroups)] {
-		d.Groups = append(d.Groups, groupView{Signature: g.Signature, Sample: g.Sample, Count: g.Count,
-			NewestISO: g.Newest.Format(time.RFC3339), NewestAgo: ago(now, g.Newest)})
+		for _, warning := range info.Warnings {
+			if !slices.Contains(d.Warnings, warning) {
+				d.Warnings = append(d.Warnings, warning)
+			}
+		}
 	}
 	f := dlq.Filter{Signature: sig}
 	if id, err := uuid.Parse(text); err == nil {
@@ -132,14 +152,32 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	for _, it := range page.Items {
-		row := rowView{ID: it.ID, SourceID: it.SourceID, Error: it.Error, Short: it.Error, RetryCount: it.RetryCount,
-			FailedISO: it.FailedAt.Format(time.RFC3339Nano), FailedAgo: ago(now, it.FailedAt)}
-		if it.JobID != nil {
-			row.JobID = *it.JobID
+	groups, err := h.svc.RecentGroups(ctx, kind, groupWindow)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	for _, g := range groups[:min(len(groups), dashboardGroups)] {
+		gv := groupView{Signature: g.Signature, Sample: cutText(g.Sample, MaxSampleBytes), Count: g.Count,
+			NewestISO: g.Newest.Format(time.RFC3339), NewestAgo: ago(now, g.Newest)}
+		gv.Short, gv.Long = short(g.Signature)
+		if len(g.Signature) <= dashboardMaxQuery {
+			gv.Linkable = true
+			gv.Href = template.URL("?" + url.Values{"kind": {string(kind)}, "sig": {g.Signature}}.Encode())
 		}
-		if utf8.RuneCountInString(it.Error) > shortErrorRunes {
-			row.Long, row.Short = true, string([]rune(it.Error)[:shortErrorRunes])+"…"
+		d.Groups = append(d.Groups, gv)
+	}
+	for _, it := range page.Items {
+		s, _ := serve(it)
+		row := rowView{ID: s.ID, SourceID: s.SourceID, Error: s.Error, RetryCount: s.RetryCount,
+			FailedISO: s.FailedAt.Format(time.RFC3339Nano), FailedAgo: ago(now, s.FailedAt),
+			InFlight: s.InFlight, Cut: s.cut, Size: s.size}
+		row.Short, row.Long = short(s.Error)
+		if s.JobID != nil {
+			row.JobID = *s.JobID
+		}
+		if s.InFlight {
+			row.ClaimedISO = s.ClaimedUntil.UTC().Format(time.RFC3339)
 		}
 		d.Rows = append(d.Rows, row)
 	}
@@ -153,7 +191,7 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	d.FirstHref = template.URL("?" + base.Encode())
 	if page.Next != "" {
 		d.Next = page.Next
-		base.Set("cursor", page.Next)
+		base.Set(paramCursor, page.Next)
 		d.NextHref = template.URL("?" + base.Encode())
 	}
 
@@ -166,10 +204,24 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
-	// Only our own inline style and script run; nothing is loaded from
-	// elsewhere, and the page cannot be framed by another site.
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.Header().Set("Content-Security-Policy", h.dashboardCS)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// short returns the first shortRunes runes of s and an ellipsis, and
+// whether s was longer.
+func short(s string) (string, bool) {
+	if len(s) <= shortRunes || utf8.RuneCountInString(s) <= shortRunes {
+		return s, false
+	}
+	n, i := 0, 0
+	for i = range s {
+		if n == shortRunes {
+			break
+		}
+		n++
+	}
+	return s[:i] + "…", true
 }
 
 // ago says how long ago t was, in the largest whole unit.

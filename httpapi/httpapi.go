@@ -4,33 +4,45 @@
 //
 //	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", httpapi.New(svc)))
 //
-// gives these routes, relative to the mount:
+// gives these routes, relative to the mount (docs/http.md has the full
+// table with every status code, and the recipes for chi, gorilla/mux and
+// echo):
 //
-//	GET  /dlq/stats                  {"scrape": N, "extraction": M}
-//	GET  /dlq/{kind}?limit=N         JSON array of items, newest first (limit 1..1000, default 100)
-//	POST /dlq/{kind}/{id}/retry      the retried item (see dlq.Service.Retry); 404 when there
-//	                                 is none; 502 when the Requeuer failed (the item is back)
-//	GET  /dlq/{kind}/info            counters and limits of a kind (see dlq.Info)
-//	DELETE /dlq/{kind}/{id}          204; 404 when there is no such item
-//	GET  /dlq/{kind}?source_id=&job_id=&error=&signature=&failed_after=&failed_before=&cursor=
-//	                                 filtered, paged list; next page's cursor in DLQ-Next-Cursor
-//	GET  /dlq/{kind}/count?<filter>  {"count": N}
-//	GET  /dlq/{kind}/groups          failures grouped by error signature, largest first
-//	POST /dlq/{kind}/retry           bulk retry of a filter (query or JSON body), dry_run, rate
-//	POST /dlq/{kind}/delete          bulk delete; an empty filter needs all=true
+//	GET    /dlq/                      the dashboard (HTML)
+//	GET    /dlq                       a relative redirect to dlq/
+//	GET    /dlq/stats                 {"scrape": N, "extraction": M}
+//	GET    /dlq/{kind}?limit=&cursor=&<filter>
+//	                                  JSON array of items, newest first; the next page's
+//	                                  cursor in the DLQ-Next-Cursor header, on every page
+//	GET    /dlq/{kind}/info           counters and limits of a kind (see dlq.Info)
+//	GET    /dlq/{kind}/count?<filter> {"count": N}
+//	GET    /dlq/{kind}/groups?scan=N  failures of the newest N entries grouped by cause
+//	POST   /dlq/{kind}/retry-item     {"id": "..."}: retry one entry (see dlq.Service.Retry)
+//	POST   /dlq/{kind}/delete-item    {"id": "..."}: discard one entry; 204
+//	POST   /dlq/{kind}/{id}/retry     the same as retry-item, for ids that are clean path segments
+//	DELETE /dlq/{kind}/{id}           the same as delete-item, likewise
+//	POST   /dlq/{kind}/retry          bulk retry of a filter, or of all=true
+//	POST   /dlq/{kind}/delete         bulk delete of a filter, or of all=true
 //
-// where kind is "scrape" or "extraction" (more with [WithKinds]). Errors
-// are JSON {"detail": "..."}: 400 for a bad limit or id, 404 for an unknown
-// kind, id or path, 405 (with Allow) for a wrong method, 500 for a Redis
-// failure (the cause is logged, not sent).
+// where kind is one of the Service's kinds ([dlq.Service.Kinds]), plus
+// those named with [WithKinds]. Errors are JSON {"detail": "..."}.
 //
-// GET /dlq/ is a dashboard page for operators: counts, top causes, the
-// newest failures with retry and discard buttons, a filter and paging. It
-// uses the JSON routes above for every action.
+// Inputs are strict: a query parameter a route does not know is 400, a
+// bulk action takes its filter from the query or from a JSON body (never
+// both), and neither a bulk action nor anything else runs on an empty
+// filter unless all=true says so. The ids of single-entry actions travel in
+// a JSON body, so that no id ("", ".", "..") can be cleaned by a mux or a
+// browser into another route.
+//
+// The routes that read many entries (bulk actions, groups, count, filtered
+// lists, the dashboard) run at most [DefaultMaxHeavy] at a time per handler
+// ([WithMaxHeavy]); past that they answer 503 with Retry-After at once.
+// Every route stops its Redis work when the client goes away.
 //
 // The handler does no authentication: wrap it in the host's own middleware
-// (see the package examples). It refuses cross-site POST and DELETE
-// requests with 403 (net/http's CrossOriginProtection), and WithReadOnly
+// (see the package examples and docs/http.md). It refuses cross-site POST
+// and DELETE requests with 403 (net/http's CrossOriginProtection; allow an
+// ops UI on another origin with [WithTrustedOrigins]), and [WithReadOnly]
 // turns every change off.
 package httpapi
 
@@ -41,12 +53,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"path"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/dlqkit/dlq"
 )
@@ -71,76 +81,112 @@ func WithPrefix(prefix string) Option {
 	return func(h *handler) { h.prefix = strings.TrimRight(prefix, "/") }
 }
 
-// WithKinds serves these kinds in addition to dlq.Scrape and
-// dlq.Extraction. Invalid kinds are ignored.
+// WithKinds serves these kinds in addition to the Service's own
+// ([dlq.Service.Kinds]: the seed kinds and those named with
+// [dlq.WithKinds]). Invalid kinds are ignored.
 func WithKinds(kinds ...dlq.Kind) Option {
 	return func(h *handler) {
 		for _, k := range kinds {
-			if k.Validate() == nil {
-				h.kinds[k] = true
+			if k.Validate() == nil && !slices.Contains(h.kinds, k) {
+				h.kinds = append(h.kinds, k)
 			}
 		}
 	}
 }
 
-type handler struct {
-	svc      *dlq.Service
-	log      *slog.Logger
-	prefix   string
-	kinds    map[dlq.Kind]bool
-	readOnly bool
-	mux      *http.ServeMux
+// WithReadOnly makes the handler read-only: the dashboard shows no
+// actions (its script refuses them too), and the routes that change the
+// DLQ (POST, DELETE) answer 403.
+func WithReadOnly() Option { return func(h *handler) { h.readOnly = true } }
+
+// WithTrustedOrigins lets pages of these origins ("https://ops.example.com")
+// change the DLQ from a browser: their POST and DELETE requests pass the
+// cross-origin check ([http.CrossOriginProtection.AddTrustedOrigin]), and
+// they get CORS answers (preflight, Access-Control-Allow-Origin with
+// credentials) so that their scripts can read the JSON. Origins that
+// CrossOriginProtection refuses (not scheme://host[:port]) are logged and
+// ignored.
+func WithTrustedOrigins(origins ...string) Option {
+	return func(h *handler) { h.origins = append(h.origins, origins...) }
 }
 
-// kindList is the kinds served, the seed kinds first.
-func (h *handler) kindList() []dlq.Kind {
-	out := []dlq.Kind{dlq.Scrape, dlq.Extraction}
-	var extra []string
-	for k := range h.kinds {
-		if k != dlq.Scrape && k != dlq.Extraction {
-			extra = append(extra, string(k))
+// DefaultMaxHeavy is how many heavy requests (bulk actions, groups, count,
+// filtered lists, the dashboard) one handler runs at a time unless
+// [WithMaxHeavy] says otherwise.
+const DefaultMaxHeavy = 4
+
+// WithMaxHeavy sets how many heavy requests the handler runs at a time;
+// more answer 503 with Retry-After at once, without waiting. n <= 0 means
+// [DefaultMaxHeavy].
+func WithMaxHeavy(n int) Option {
+	return func(h *handler) {
+		if n > 0 {
+			h.maxHeavy = n
 		}
 	}
-	sort.Strings(extra)
-	for _, k := range extra {
-		out = append(out, dlq.Kind(k))
-	}
-	return out
+}
+
+type handler struct {
+	svc         *dlq.Service
+	log         *slog.Logger
+	prefix      string
+	kinds       []dlq.Kind // the Service's, then WithKinds'
+	readOnly    bool
+	origins     []string
+	trusted     map[string]bool // origins that passed AddTrustedOrigin
+	maxHeavy    int
+	heavy       chan struct{} // a slot per heavy request running
+	canRequeue  bool          // the Service has a Requeuer
+	mux         *http.ServeMux
+	dashboardCS string // the dashboard's Content-Security-Policy
 }
 
 // New returns a handler serving svc. See the package documentation for the
 // routes.
 func New(svc *dlq.Service, opts ...Option) http.Handler {
-	h := &handler{
-		svc:   svc,
-		kinds: map[dlq.Kind]bool{dlq.Scrape: true, dlq.Extraction: true},
-		mux:   http.NewServeMux(),
+	h := &handler{svc: svc, kinds: svc.Kinds(), maxHeavy: DefaultMaxHeavy, mux: http.NewServeMux()}
+	if len(h.kinds) == 0 { // a nil Service: every call answers 500
+		h.kinds = []dlq.Kind{dlq.Scrape, dlq.Extraction}
 	}
 	for _, o := range opts {
 		if o != nil {
 			o(h)
 		}
 	}
+	h.heavy = make(chan struct{}, h.maxHeavy)
+	h.canRequeue = hasRequeuer(svc)
+	h.dashboardCS = dashboardCSP()
 	p := h.prefix
-	h.mux.HandleFunc("GET "+p+"/dlq/{$}", h.dashboard)
+	h.mux.HandleFunc("GET "+p+"/dlq", h.redirectToDashboard)
+	h.mux.HandleFunc("GET "+p+"/dlq/{$}", h.heavyOnly(h.dashboard))
 	h.mux.HandleFunc("GET "+p+"/dlq/stats", h.stats)
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}", h.list)
-	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/{id}/retry", h.retry)
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/info", h.info)
+	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/count", h.heavyOnly(h.count))
+	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/groups", h.heavyOnly(h.groups))
+	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/retry-item", h.retryItem)
+	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/delete-item", h.deleteItem)
+	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/{id}/retry", h.retry)
 	h.mux.HandleFunc("DELETE "+p+"/dlq/{kind}/{id}", h.remove)
-	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/count", h.count)
-	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/groups", h.groups)
-	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/retry", h.bulkRetry)
-	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/delete", h.bulkDelete)
+	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/retry", h.heavyOnly(h.bulkRetry))
+	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/delete", h.heavyOnly(h.bulkDelete))
 
 	// Cross-site POST and DELETE requests (a form or script on another
 	// site riding on an operator's session) are refused with 403; see
 	// http.CrossOriginProtection.
 	cop := http.NewCrossOriginProtection()
+	h.trusted = map[string]bool{}
+	for _, o := range h.origins {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			h.logger().Warn("dlq/httpapi: ignored a trusted origin", "origin", o, "error", err)
+			continue
+		}
+		h.trusted[o] = true
+	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "cross-origin request refused")
 	}))
-	return cop.Handler(h)
+	return h.cors(cop.Handler(h))
 }
 
 // Register mounts the handler on mux under prefix ("/api/v1"), so that
@@ -165,16 +211,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(r.URL.RawQuery) > maxQueryBytes {
-		writeError(w, http.StatusRequestURITooLong, fmt.Sprintf("query string over %d bytes", maxQueryBytes))
-		return
-	}
-	if q, err := url.ParseQuery(r.URL.RawQuery); err != nil || !validUTF8(q) {
-		writeError(w, http.StatusBadRequest, "query string is not valid URL-encoded UTF-8")
+		writeError(w, http.StatusRequestURITooLong, fmt.Sprintf("query string over %d bytes; send a bulk filter as a JSON body", maxQueryBytes))
 		return
 	}
 	// ServeMux would redirect an unclean path (/dlq/scrape//retry) to its
-	// clean form, which for a POST can be another route: a bulk retry of
-	// everything. Unclean paths are not found instead.
+	// clean form, which for a POST can be another route. Unclean paths are
+	// not found instead. (A host's own mux may still redirect before we see
+	// the request: the bulk routes' need for a filter or all=true, and the
+	// strict query, are what keep such a request from acting.)
 	if p := r.URL.Path; p == "" || cleanPath(p) != p {
 		writeError(w, http.StatusNotFound, "not found")
 		return
@@ -194,6 +238,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, "not found")
 }
 
+// redirectToDashboard answers GET /dlq with a relative redirect to dlq/,
+// which the client resolves against the path it asked for: right under any
+// mount, StripPrefix included (http.Redirect would make it absolute from
+// the stripped path).
+func (h *handler) redirectToDashboard(w http.ResponseWriter, r *http.Request) {
+	loc := "dlq/"
+	if r.URL.RawQuery != "" {
+		loc += "?" + r.URL.RawQuery
+	}
+	w.Header().Set("Location", loc)
+	writeError(w, http.StatusFound, "the dashboard is at dlq/")
+}
+
 // cleanPath is path.Clean, keeping a trailing slash (the dashboard is at
 // /dlq/).
 func cleanPath(p string) string {
@@ -202,23 +259,6 @@ func cleanPath(p string) string {
 		c += "/"
 	}
 	return c
-}
-
-// maxQueryBytes bounds a request's query string.
-const maxQueryBytes = 8 << 10
-
-func validUTF8(q url.Values) bool {
-	for k, vs := range q {
-		if !utf8.ValidString(k) {
-			return false
-		}
-		for _, v := range vs {
-			if !utf8.ValidString(v) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // statusRecorder keeps the status and headers of an answer and drops its
@@ -233,6 +273,9 @@ func (s *statusRecorder) Write(p []byte) (int, error) { return len(p), nil }
 func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
 
 func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r) {
+		return
+	}
 	st, err := h.svc.Stats(r.Context())
 	if err != nil {
 		h.fail(w, r, err)
@@ -241,52 +284,9 @@ func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-func (h *handler) list(w http.ResponseWriter, r *http.Request) {
-	kind, ok := h.kind(w, r)
-	if !ok {
-		return
-	}
-	limit, err := parseLimit(r.URL.Query())
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if isFiltered(r.URL.Query()) {
-		h.find(w, r, kind, limit)
-		return
-	}
-	items, err := h.svc.List(r.Context(), kind, limit)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if items == nil {
-		items = []dlq.Item{}
-	}
-	writeJSON(w, http.StatusOK, items)
-}
-
-func (h *handler) retry(w http.ResponseWriter, r *http.Request) {
-	kind, ok := h.kind(w, r)
-	if !ok {
-		return
-	}
-	it, err := h.svc.Retry(r.Context(), kind, r.PathValue("id"))
-	if errors.Is(err, dlq.ErrRequeue) {
-		h.logger().WarnContext(r.Context(), "dlq/httpapi: requeue failed", "kind", string(kind), "id", r.PathValue("id"), "error", err)
-		writeError(w, http.StatusBadGateway, "requeue failed; the item is back in the DLQ")
-		return
-	}
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, it)
-}
-
 func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 	kind, ok := h.kind(w, r)
-	if !ok {
+	if !ok || !onlyParams(w, r) {
 		return
 	}
 	info, err := h.svc.Info(r.Context(), kind)
@@ -300,38 +300,16 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 // kind returns the path's kind, or answers 404 for one not served.
 func (h *handler) kind(w http.ResponseWriter, r *http.Request) (dlq.Kind, bool) {
 	k := dlq.Kind(r.PathValue("kind"))
-	if !h.kinds[k] {
+	if !slices.Contains(h.kinds, k) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown DLQ kind %q", string(k)))
 		return "", false
 	}
 	return k, true
 }
 
-// The limit query parameter: absent means DefaultLimit; otherwise an
-// integer from 1 to MaxLimit.
-const (
-	DefaultLimit = dlq.DefaultLimit
-	MaxLimit     = dlq.MaxLimit
-)
-
-func parseLimit(q map[string][]string) (int, error) {
-	vs, ok := q["limit"]
-	if !ok {
-		return DefaultLimit, nil
-	}
-	bad := fmt.Errorf("limit must be an integer from 1 to %d", MaxLimit)
-	if len(vs) != 1 {
-		return 0, bad
-	}
-	n, err := strconv.Atoi(vs[0])
-	if err != nil || n < 1 || n > MaxLimit {
-		return 0, bad
-	}
-	return n, nil
-}
-
-// fail answers a service error: 404 and 400 for the caller's mistakes, 500
-// with a logged cause for everything else.
+// fail answers a service error: 4xx for the caller's mistakes and for
+// states the caller can act on, 500 with a logged cause for everything
+// else.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, dlq.ErrNotFound):
@@ -340,10 +318,15 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, "invalid id")
 	case errors.Is(err, dlq.ErrInvalidLimit):
 		writeError(w, http.StatusBadRequest, "invalid limit")
+	case errors.Is(err, dlq.ErrInvalidCursor):
+		writeError(w, http.StatusBadRequest, "invalid cursor: pass back a DLQ-Next-Cursor value, or none for the first page")
 	case errors.Is(err, dlq.ErrClaimed):
 		writeError(w, http.StatusConflict, "the item is claimed by a retry under way; try again after its claim ends")
 	case errors.Is(err, dlq.ErrNoRequeuer):
-		writeError(w, http.StatusConflict, "bulk retry needs a Requeuer: build the Service with dlq.WithRequeuer")
+		writeError(w, http.StatusConflict, noRequeuerDetail)
+	case errors.Is(err, dlq.ErrRequeue):
+		h.logger().WarnContext(r.Context(), "dlq/httpapi: requeue failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		writeError(w, http.StatusBadGateway, requeueFailedDetail(err))
 	case r.Context().Err() != nil:
 		// The client hung up; nobody reads the answer.
 		h.logger().InfoContext(r.Context(), "dlq/httpapi: request cancelled", "method", r.Method, "path", r.URL.Path, "error", err)
@@ -352,6 +335,20 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.logger().ErrorContext(r.Context(), "dlq/httpapi: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
 	}
+}
+
+// noRequeuerDetail is the 409 detail of a retry on a Service without a
+// Requeuer.
+const noRequeuerDetail = "retry needs a Requeuer: build the dlq.Service with dlq.WithRequeuer; nothing was changed"
+
+// requeueFailedDetail says where the entry of a failed single retry is.
+// The core keeps it in place and drops its claim; when dropping the claim
+// failed too, the entry is retryable once the claim expires.
+func requeueFailedDetail(err error) string {
+	if strings.Contains(err.Error(), "dropping its claim failed") {
+		return "requeue failed; the entry is still in the DLQ, claimed until its claim expires, then retryable"
+	}
+	return "requeue failed; the entry is still in the DLQ and can be retried again"
 }
 
 type errorBody struct {
@@ -364,15 +361,22 @@ func writeError(w http.ResponseWriter, status int, detail string) {
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "<path>" stays readable, as in the README
+	if err := enc.Encode(v); err != nil {
 		// Only values of our own types are encoded; this is a bug.
 		status = http.StatusInternalServerError
 		buf.Reset()
 		buf.WriteString(`{"detail":"internal error"}` + "\n")
 	}
+	writeRaw(w, status, buf.Bytes())
+}
+
+// writeRaw answers a JSON body already encoded.
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }

@@ -269,7 +269,7 @@ func TestBadRequests(t *testing.T) {
 				continue
 			}
 			d := r.detail(t)
-			if c.status == 400 && strings.Contains(c.target, "limit") && d != "limit must be an integer from 1 to 1000" {
+			if c.status == 400 && strings.Contains(c.target, "limit") && !strings.Contains(c.target, "&limit") && d != "limit must be an integer from 1 to 1000" {
 				t.Errorf("%s %s: detail %q", c.method, c.target, d)
 			}
 			if got := r.header.Get("Allow"); got != c.allow {

@@ -1,76 +1,70 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
-	"time"
+	"strings"
 
 	"github.com/dlqkit/dlq"
 )
 
-// The operator routes: discard one entry, search with a filter, count,
-// group by cause, and bulk retry or delete.
+// The JSON routes: list, count and group entries; retry and discard one
+// entry; bulk retry and delete.
 
-// Query parameters (and JSON body keys for the bulk routes) of a filter.
+// Headers of the list and groups answers.
 const (
-	paramSourceID     = "source_id"
-	paramJobID        = "job_id"
-	paramError        = "error"
-	paramSignature    = "signature"
-	paramFailedAfter  = "failed_after"
-	paramFailedBefore = "failed_before"
-	paramCursor       = "cursor"
+	// NextCursorHeader carries the cursor of the next page of a list, on
+	// every page that has a next one; pass it back as cursor=.
+	NextCursorHeader = "DLQ-Next-Cursor"
+	// ScanHeader says how many of the newest entries a groups answer
+	// covers.
+	ScanHeader = "DLQ-Scan"
 )
 
-// NextCursorHeader carries the cursor of the next page of a filtered list.
-const NextCursorHeader = "DLQ-Next-Cursor"
+// Groups sizes: GET /dlq/{kind}/groups covers the newest DefaultGroupScan
+// entries, or scan= of them up to MaxGroupScan, and answers at most
+// MaxGroups groups, the largest.
+const (
+	DefaultGroupScan = 5_000
+	MaxGroupScan     = 50_000
+	MaxGroups        = 1_000
+)
 
-// maxBodyBytes bounds a bulk request's JSON body.
-const maxBodyBytes = 64 << 10
+const paramCursor = "cursor"
 
-func (h *handler) remove(w http.ResponseWriter, r *http.Request) {
+var listParams = append([]string{"limit", paramCursor}, filterParams...)
+
+// list answers GET /dlq/{kind}: a page of items, newest first, and the
+// next page's cursor in DLQ-Next-Cursor. A filtered list reads up to
+// 10,000 entries and is a heavy request.
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	kind, ok := h.kind(w, r)
 	if !ok {
 		return
 	}
-	if err := h.svc.Delete(r.Context(), kind, r.PathValue("id")); err != nil {
-		h.fail(w, r, err)
+	q, ok := params(w, r, listParams...)
+	if !ok {
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// isFiltered reports whether a list request uses more than the seed's
-// ?limit=.
-func isFiltered(q url.Values) bool {
-	for _, p := range []string{paramSourceID, paramJobID, paramError, paramSignature, paramFailedAfter, paramFailedBefore, paramCursor} {
-		if q.Has(p) {
-			return true
+	limit, ierr := parseLimit(q)
+	if ierr != nil {
+		answerInput(w, ierr)
+		return
+	}
+	f, ierr := parseFilter(q)
+	if ierr != nil {
+		answerInput(w, ierr)
+		return
+	}
+	if !f.IsZero() {
+		if !h.acquire(w) {
+			return
 		}
-	}
-	return false
-}
-
-// find answers a filtered list: the page's items as the seed's array, and
-// the next page's cursor in the DLQ-Next-Cursor header.
-func (h *handler) find(w http.ResponseWriter, r *http.Request, kind dlq.Kind, limit int) {
-	q := r.URL.Query()
-	f, err := parseFilter(q)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+		defer h.release()
 	}
 	page, err := h.svc.Find(r.Context(), kind, dlq.Query{Filter: f, Cursor: q.Get(paramCursor), Limit: limit})
-	if errors.Is(err, dlq.ErrInvalidCursor) {
-		writeError(w, http.StatusBadRequest, "invalid cursor")
-		return
-	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -78,7 +72,7 @@ func (h *handler) find(w http.ResponseWriter, r *http.Request, kind dlq.Kind, li
 	if page.Next != "" {
 		w.Header().Set(NextCursorHeader, page.Next)
 	}
-	writeJSON(w, http.StatusOK, page.Items)
+	writeRaw(w, http.StatusOK, appendItems(nil, page.Items))
 }
 
 func (h *handler) count(w http.ResponseWriter, r *http.Request) {
@@ -86,9 +80,13 @@ func (h *handler) count(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f, err := parseFilter(r.URL.Query())
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	q, ok := params(w, r, filterParams...)
+	if !ok {
+		return
+	}
+	f, ierr := parseFilter(q)
+	if ierr != nil {
+		answerInput(w, ierr)
 		return
 	}
 	n, err := h.svc.Count(r.Context(), kind, f)
@@ -101,48 +99,125 @@ func (h *handler) count(w http.ResponseWriter, r *http.Request) {
 	}{n})
 }
 
+// groups answers GET /dlq/{kind}/groups?scan=N: the causes among the
+// newest N entries.
 func (h *handler) groups(w http.ResponseWriter, r *http.Request) {
 	kind, ok := h.kind(w, r)
 	if !ok {
 		return
 	}
-	gs, err := h.svc.Groups(r.Context(), kind)
+	q, ok := params(w, r, "scan")
+	if !ok {
+		return
+	}
+	scan := DefaultGroupScan
+	if q.Has("scan") {
+		n, err := strconv.Atoi(q.Get("scan"))
+		if err != nil || n < 1 || n > MaxGroupScan {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("scan must be an integer from 1 to %d", MaxGroupScan))
+			return
+		}
+		scan = n
+	}
+	gs, err := h.svc.RecentGroups(r.Context(), kind, scan)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, gs)
+	w.Header().Set(ScanHeader, strconv.Itoa(scan))
+	writeRaw(w, http.StatusOK, appendGroups(nil, gs[:min(len(gs), MaxGroups)]))
 }
 
-// bulkRequest is a bulk route's input, from the query or a JSON body.
-type bulkRequest struct {
-	dlq.Filter
-	DryRun bool    `json:"dry_run"`
-	All    bool    `json:"all"`
-	Rate   float64 `json:"rate"`
+// retryItem answers POST /dlq/{kind}/retry-item {"id": "..."}.
+func (h *handler) retryItem(w http.ResponseWriter, r *http.Request) {
+	kind, ok := h.kind(w, r)
+	if !ok || !onlyParams(w, r) {
+		return
+	}
+	id, ierr := parseItem(w, r)
+	if ierr != nil {
+		answerInput(w, ierr)
+		return
+	}
+	h.retryID(w, r, kind, id)
+}
+
+// retry answers POST /dlq/{kind}/{id}/retry.
+func (h *handler) retry(w http.ResponseWriter, r *http.Request) {
+	kind, ok := h.kind(w, r)
+	if !ok || !onlyParams(w, r) {
+		return
+	}
+	h.retryID(w, r, kind, r.PathValue("id"))
+}
+
+// retryID retries one entry and answers it: requeued through the
+// Requeuer, or popped on a Service without one.
+func (h *handler) retryID(w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string) {
+	it, err := h.svc.Retry(r.Context(), kind, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeRaw(w, http.StatusOK, append(appendItem(nil, it), '\n'))
+}
+
+// deleteItem answers POST /dlq/{kind}/delete-item {"id": "..."}.
+func (h *handler) deleteItem(w http.ResponseWriter, r *http.Request) {
+	kind, ok := h.kind(w, r)
+	if !ok || !onlyParams(w, r) {
+		return
+	}
+	id, ierr := parseItem(w, r)
+	if ierr != nil {
+		answerInput(w, ierr)
+		return
+	}
+	h.deleteID(w, r, kind, id)
+}
+
+// remove answers DELETE /dlq/{kind}/{id}.
+func (h *handler) remove(w http.ResponseWriter, r *http.Request) {
+	kind, ok := h.kind(w, r)
+	if !ok || !onlyParams(w, r) {
+		return
+	}
+	h.deleteID(w, r, kind, r.PathValue("id"))
+}
+
+func (h *handler) deleteID(w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string) {
+	if err := h.svc.Delete(r.Context(), kind, id); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (h *handler) bulkRetry(w http.ResponseWriter, r *http.Request)  { h.bulk(w, r, false) }
 func (h *handler) bulkDelete(w http.ResponseWriter, r *http.Request) { h.bulk(w, r, true) }
 
-// bulk answers POST /dlq/{kind}/retry and /delete with {"matched", "handled"}.
+// bulk answers POST /dlq/{kind}/retry and /delete with a dlq.BulkResult:
+// {"matched", "handled", "failed", "skipped"}.
 func (h *handler) bulk(w http.ResponseWriter, r *http.Request, del bool) {
 	kind, ok := h.kind(w, r)
 	if !ok {
 		return
 	}
-	req, err := parseBulk(w, r)
-	if err != nil {
-		status := http.StatusBadRequest
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		writeError(w, status, err.Error())
+	q, ok := params(w, r, bulkParams...)
+	if !ok {
 		return
 	}
-	if del && req.Filter.IsZero() && !req.All {
-		writeError(w, http.StatusBadRequest, "an empty filter deletes every entry: add all=true to mean it")
+	req, ierr := parseBulk(w, r, q)
+	if ierr != nil {
+		answerInput(w, ierr)
+		return
+	}
+	if req.Filter.IsZero() && !req.All {
+		verb := "retry"
+		if del {
+			verb = "delete"
+		}
+		writeError(w, http.StatusBadRequest, "a bulk "+verb+" needs a filter ("+strings.Join(filterParams, ", ")+") or all=true to act on every entry")
 		return
 	}
 	var opts []dlq.BulkOption
@@ -153,100 +228,22 @@ func (h *handler) bulk(w http.ResponseWriter, r *http.Request, del bool) {
 		opts = append(opts, dlq.WithRate(req.Rate))
 	}
 	var res dlq.BulkResult
+	var err error
 	if del {
 		res, err = h.svc.DeleteMatching(r.Context(), kind, req.Filter, opts...)
 	} else {
 		res, err = h.svc.RetryMatching(r.Context(), kind, req.Filter, opts...)
 	}
+	if err != nil && !errors.Is(err, dlq.ErrNoRequeuer) && r.Context().Err() == nil {
+		h.logger().ErrorContext(r.Context(), "dlq/httpapi: bulk action stopped", "kind", string(kind),
+			"matched", res.Matched, "handled", res.Handled, "failed", res.Failed, "skipped", res.Skipped, "error", err)
+	}
 	if err != nil {
-		h.logger().ErrorContext(r.Context(), "dlq/httpapi: bulk action stopped", "kind", string(kind), "matched", res.Matched, "handled", res.Handled, "error", err)
 		h.fail(w, r, err)
 		return
 	}
 	if res.Failed > 0 {
-		h.logger().WarnContext(r.Context(), "dlq/httpapi: some requeues failed; those entries are back in the DLQ", "kind", string(kind), "failed", res.Failed)
+		h.logger().WarnContext(r.Context(), "dlq/httpapi: some requeues failed; those entries are still in the DLQ", "kind", string(kind), "failed", res.Failed)
 	}
 	writeJSON(w, http.StatusOK, res)
-}
-
-// parseBulk reads a bulk request from a JSON body, if there is one, or the
-// query.
-func parseBulk(w http.ResponseWriter, r *http.Request) (bulkRequest, error) {
-	var req bulkRequest
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return req, fmt.Errorf("send the filter as query parameters or a JSON body, not %q", ct)
-		}
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil && err != io.EOF {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				return req, err
-			}
-			return req, fmt.Errorf("invalid JSON body: %v", err)
-		}
-		return req, checkRate(req.Rate)
-	}
-	q := r.URL.Query()
-	f, err := parseFilter(q)
-	if err != nil {
-		return req, err
-	}
-	req.Filter = f
-	if req.DryRun, err = parseBool(q, "dry_run"); err != nil {
-		return req, err
-	}
-	if req.All, err = parseBool(q, "all"); err != nil {
-		return req, err
-	}
-	if v := q.Get("rate"); v != "" {
-		if req.Rate, err = strconv.ParseFloat(v, 64); err != nil {
-			return req, errors.New("rate must be a number of entries per second")
-		}
-	}
-	return req, checkRate(req.Rate)
-}
-
-func checkRate(rate float64) error {
-	if rate < 0 || rate != rate || rate > 1e6 {
-		return errors.New("rate must be a number of entries per second from 0 to 1000000")
-	}
-	return nil
-}
-
-func parseBool(q url.Values, name string) (bool, error) {
-	v := q.Get(name)
-	if v == "" {
-		return false, nil
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("%s must be true or false", name)
-	}
-	return b, nil
-}
-
-// parseFilter reads a filter from query parameters. Times are RFC 3339.
-func parseFilter(q url.Values) (dlq.Filter, error) {
-	f := dlq.Filter{
-		SourceID:      q.Get(paramSourceID),
-		JobID:         q.Get(paramJobID),
-		ErrorContains: q.Get(paramError),
-		Signature:     q.Get(paramSignature),
-	}
-	for _, t := range []struct {
-		name string
-		dst  *time.Time
-	}{{paramFailedAfter, &f.FailedAfter}, {paramFailedBefore, &f.FailedBefore}} {
-		if v := q.Get(t.name); v != "" {
-			tm, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				return f, fmt.Errorf("%s must be an RFC 3339 time, like 2026-11-26T21:43:52Z", t.name)
-			}
-			*t.dst = tm
-		}
-	}
-	return f, nil
 }

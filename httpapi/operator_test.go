@@ -146,7 +146,7 @@ func TestBulkRoutes(t *testing.T) {
 			{"/dlq/scrape/delete", "application/json", `{}`, 400},
 			{"/dlq/scrape/delete", "application/json", `{"source_id": 5}`, 400},
 			{"/dlq/scrape/delete", "application/json", `{"nope": 1}`, 400},
-			{"/dlq/scrape/delete", "text/plain", `all=true`, 400},
+			{"/dlq/scrape/delete", "text/plain", `all=true`, 415},
 			{"/dlq/scrape/delete", "application/json", `{"error": "` + strings.Repeat("x", 70<<10) + `"}`, 413},
 			{"/dlq/scrape/retry?rate=fast", "", "", 400},
 			{"/dlq/scrape/retry?rate=-1", "", "", 400},

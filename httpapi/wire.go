@@ -1,0 +1,134 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dlqkit/dlq"
+)
+
+// The JSON forms of items and groups, with the cuts that keep an answer's
+// size bounded whatever other programs wrote into the lists.
+
+// Cuts of what other programs wrote. An entry whose error text is over
+// MaxErrorBytes (our own never are: dlq cuts them on push) or whose JSON
+// form is over MaxItemBytes is served cut: its error to its first
+// MaxErrorBytes bytes, its id, source_id and job_id to their first
+// maxFieldBytes, keys unknown to dlq.Item dropped, and two keys added:
+// "truncated": true and "size", the length in bytes of its full JSON form.
+const (
+	MaxErrorBytes = dlq.MaxErrorBytes // 64 KiB
+	MaxItemBytes  = 2 * MaxErrorBytes // room for the escapes of a full-size error
+	maxFieldBytes = 1 << 10
+	// MaxSampleBytes bounds a group's sample error text; a cut sample
+	// carries "sample_truncated": true and "sample_size".
+	MaxSampleBytes = 1 << 10
+)
+
+// served is an item as served: cut when it is over the limits.
+type served struct {
+	dlq.Item
+	cut  bool
+	size int // bytes of the full JSON form, when cut
+}
+
+// serve applies the cuts to an item. full is its full JSON form.
+func serve(it dlq.Item) (served, []byte) {
+	full, _ := it.MarshalJSON() // never fails
+	if len(it.Error) <= MaxErrorBytes && len(full) <= MaxItemBytes {
+		return served{Item: it}, full
+	}
+	c := dlq.Item{
+		ID: cutText(it.ID, maxFieldBytes), SourceID: cutText(it.SourceID, maxFieldBytes),
+		Error: cutText(it.Error, MaxErrorBytes), FailedAt: it.FailedAt, RetryCount: it.RetryCount,
+		Kind: it.Kind, InFlight: it.InFlight, ClaimedUntil: it.ClaimedUntil,
+	}
+	if it.JobID != nil {
+		job := cutText(*it.JobID, maxFieldBytes)
+		c.JobID = &job
+	}
+	b, _ := c.MarshalJSON()
+	b = append(b[:len(b)-1], `,"truncated":true,"size":`...)
+	b = strconv.AppendInt(b, int64(len(full)), 10)
+	return served{Item: c, cut: true, size: len(full)}, append(b, '}')
+}
+
+// appendItem appends an item's served JSON form.
+func appendItem(dst []byte, it dlq.Item) []byte {
+	_, b := serve(it)
+	return append(dst, b...)
+}
+
+// appendItems appends a JSON array of items and a newline; [] when there
+// are none.
+func appendItems(dst []byte, items []dlq.Item) []byte {
+	dst = append(dst, '[')
+	for i, it := range items {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendItem(dst, it)
+	}
+	return append(dst, ']', '\n')
+}
+
+// cutText returns s cut to at most n bytes at a UTF-8 boundary.
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// wireTime formats a time as items' failed_at is written:
+// "2026-11-26T21:43:52.123456+00:00".
+func wireTime(dst []byte, t time.Time) []byte {
+	dst = append(dst, '"')
+	dst = t.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000")
+	return append(dst, `+00:00"`...)
+}
+
+// appendGroups appends a JSON array of groups and a newline: each
+// {"signature", "count", "newest", "oldest", "sample"}, times written as
+// items' are, and a sample over MaxSampleBytes cut, with
+// "sample_truncated": true and "sample_size".
+func appendGroups(dst []byte, gs []dlq.Group) []byte {
+	dst = append(dst, '[')
+	for i, g := range gs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"signature":`...)
+		dst = appendJSONString(dst, g.Signature)
+		dst = append(dst, `,"count":`...)
+		dst = strconv.AppendInt(dst, int64(g.Count), 10)
+		dst = append(dst, `,"newest":`...)
+		dst = wireTime(dst, g.Newest)
+		dst = append(dst, `,"oldest":`...)
+		dst = wireTime(dst, g.Oldest)
+		dst = append(dst, `,"sample":`...)
+		dst = appendJSONString(dst, cutText(g.Sample, MaxSampleBytes))
+		if len(g.Sample) > MaxSampleBytes {
+			dst = append(dst, `,"sample_truncated":true,"sample_size":`...)
+			dst = strconv.AppendInt(dst, int64(len(g.Sample)), 10)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']', '\n')
+}
+
+// appendJSONString appends s as a JSON string, leaving <, > and & as they
+// are (as items are written).
+func appendJSONString(dst []byte, s string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+}
