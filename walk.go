@@ -41,7 +41,7 @@ const (
 func (s *Service) walk(ctx context.Context, key string, fn func([]stored) (removed int, err error)) error {
 	seed := maphash.MakeSeed()
 	seen := map[uint64]int{} // copies shown of each stored string
-	var off int64 // entries at the tail that were shown and are still there (an estimate)
+	var off int64            // entries at the tail that were shown and are still there (an estimate)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
