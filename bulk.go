@@ -135,15 +135,10 @@ const (
 // deleteEach removes targets in script calls of bounded work.
 func (s *Service) deleteEach(ctx context.Context, ks rdb.Keys, ts []rdb.Target, res *BulkResult) (int, error) {
 	removed := 0
-	// The length only weighs the batches; one read per page is enough.
-	n, err := rdb.Len(ctx, s.rdb, ks.List)
-	if err != nil {
-		return removed, err
-	}
 	for len(ts) > 0 {
 		k, cost := 0, int64(0)
 		for k < len(ts) && k < removeBatch {
-			c := min(ts[k].Index, max(n-1-ts[k].Index, 0)) + 1
+			c := distance(ts[k].Index) + 1
 			if k > 0 && cost+c > removeBudget {
 				break
 			}
@@ -154,25 +149,40 @@ func (s *Service) deleteEach(ctx context.Context, ks rdb.Keys, ts []rdb.Target, 
 		if err != nil {
 			return removed, err
 		}
+		batch := 0
 		for _, r := range results {
 			if r == '1' {
 				res.Handled++
-				removed++
-				n--
+				batch++
 			} else {
 				res.Skipped++
 			}
 		}
+		removed += batch
 		ts = ts[k:]
+		shiftHints(ts, batch)
 	}
 	return removed, nil
+}
+
+// shiftHints corrects the positions of a page's entries for the k older
+// entries of the page removed before them: an entry named by its distance
+// from the tail is k nearer to it.
+func shiftHints(ts []rdb.Target, k int) {
+	for i := range ts {
+		if ts[i].Index < 0 {
+			ts[i].Index = min(ts[i].Index+int64(k), -1)
+		}
+	}
 }
 
 // retryEach claims, requeues and removes targets one at a time.
 func (s *Service) retryEach(ctx context.Context, kind Kind, ts []rdb.Target, pace *pacer, res *BulkResult) (int, error) {
 	ks := kind.keys()
 	removed := 0
-	for _, t := range ts {
+	for i := range ts {
+		shiftHints(ts[i:i+1], removed) // the page's older entries this loop removed
+		t := ts[i]
 		if err := pace.wait(ctx); err != nil {
 			return removed, err
 		}

@@ -95,7 +95,7 @@ func (it Item) appendJSON(dst []byte) []byte {
 	dst = append(dst, `,"error":`...)
 	dst = appendString(dst, it.Error)
 	dst = append(dst, `,"failed_at":`...)
-	if t, err := parseTime(it.failedAt); it.failedAt != "" && err == nil && t.Equal(it.FailedAt) {
+	if it.failedAt != "" && sameTime(it.failedAt, it.FailedAt) {
 		dst = appendString(dst, it.failedAt)
 	} else {
 		dst = append(dst, '"')
@@ -113,6 +113,12 @@ func (it Item) appendJSON(dst []byte) []byte {
 		dst = append(dst, `+00:00"`...)
 	}
 	return append(dst, '}')
+}
+
+// sameTime reports whether the stored form s of failed_at still says t.
+func sameTime(s string, t time.Time) bool {
+	p, err := parseTime(s)
+	return err == nil && p.Equal(t)
 }
 
 // wireItem is the decoding form of Item: failed_at is parsed by hand so

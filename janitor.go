@@ -118,7 +118,7 @@ func (s *Service) evictOld(ctx context.Context, kind Kind, res *SweepResult) err
 			switch {
 			case err != nil:
 			case it.FailedAt.Before(cutoff):
-				old = append(old, rdb.Target{ID: it.ID, Raw: raws[i], Index: max(n-kept-int64(len(raws)-i), 0)})
+				old = append(old, rdb.Target{ID: it.ID, Raw: raws[i], Index: position(kept+int64(len(raws)-1-i), n)})
 			default:
 				young = true
 			}

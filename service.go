@@ -338,10 +338,9 @@ func newID() (string, error) {
 
 // policyCache remembers Redis' maxmemory_policy for a minute.
 type policyCache struct {
-	mu     sync.Mutex
-	value  string
-	read   time.Time
-	warned bool
+	mu    sync.Mutex
+	value string
+	read  time.Time
 }
 
 // maxMemoryPolicy returns Redis' maxmemory_policy, read at most once a

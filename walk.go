@@ -7,11 +7,30 @@ import (
 	"github.com/dlqkit/dlq/internal/rdb"
 )
 
-// stored is one entry a walk read: exactly as stored, and the index from
-// the head where it was (a hint: others push and pop meanwhile).
+// stored is one entry a walk read: exactly as stored, and where it was
+// (a hint: others push and pop meanwhile), as an LRANGE index from the
+// nearer end: from the head, or negative from the tail.
 type stored struct {
 	raw   string
 	index int64
+}
+
+// position names the entry at tail distance d (0 is the oldest) of a list
+// of n entries from its nearer end.
+func position(d, n int64) int64 {
+	if head := n - 1 - d; head*2 < n && head >= 0 {
+		return head
+	}
+	return -(d + 1)
+}
+
+// distance is how many entries lie between a position and its end: what
+// LREM from that end compares before it gets there.
+func distance(pos int64) int64 {
+	if pos < 0 {
+		return -pos - 1
+	}
+	return pos
 }
 
 // walkPage and walkOverlap shape a walk's reads.
@@ -76,7 +95,7 @@ func (s *Service) walk(ctx context.Context, key string, fn func([]stored) (remov
 				continue // shown before
 			}
 			seen[h] = copies[h]
-			page = append(page, stored{raw: raws[i], index: max(n-start-int64(len(raws)-i), 0)})
+			page = append(page, stored{raw: raws[i], index: position(start+int64(len(raws)-1-i), n)})
 		}
 		removed := 0
 		if len(page) > 0 {

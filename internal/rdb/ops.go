@@ -67,9 +67,10 @@ const (
 )
 
 // Target names one entry for a script: its id ("" for an entry without
-// one), and either the exact stored string with the index where it was seen
-// (Raw set, Index a hint), or its id's UUIDv7 time to locate it by (Raw "",
-// TS >= 0; TS -1 when the id carries none).
+// one), and either the exact stored string with the position where it was
+// seen (Raw set; Index a hint, an LRANGE index: from the head, or negative
+// from the tail, whichever end was nearer), or its id's UUIDv7 time to
+// locate it by (Raw "", TS >= 0; TS -1 when the id carries none).
 type Target struct {
 	ID    string
 	TS    int64
@@ -77,9 +78,10 @@ type Target struct {
 	Index int64
 }
 
-func (t Target) hint() int64 {
+// hint is the position to pass to a script: "" for none.
+func (t Target) hint() any {
 	if t.Raw == "" {
-		return -1
+		return ""
 	}
 	return t.Index
 }
@@ -106,7 +108,7 @@ func Pop(ctx context.Context, c Client, k Keys, t Target, shift time.Duration, f
 // Claimed is one entry a Claim took.
 type ClaimedEntry struct {
 	Raw      string    // the entry as stored
-	Index    int64     // where it was
+	Index    int64     // where it was: a position from the nearer end (see Target)
 	Deadline time.Time // when the claim expires, by the Redis server's clock
 }
 

@@ -2,7 +2,7 @@
 -- claim if it is still this retry's.
 -- KEYS[1] the list, KEYS[2] the claims hash
 -- ARGV[1] id, ARGV[2] the claim's token, ARGV[3] the exact entry,
--- ARGV[4] where the entry was (index from the head)
+-- ARGV[4] where the entry was (a position, see lib.lua)
 -- Returns {removed (0 or 1), held (1 if the claim was still ours)}.
 local c = redis.call('HGET', KEYS[2], ARGV[1])
 local held = 0

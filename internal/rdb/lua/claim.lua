@@ -4,12 +4,13 @@
 -- ARGV[1] id, ARGV[2] the id's UUIDv7 time in ms or -1, ARGV[3] the clock's
 -- shift in ms (0; see clock in lib.lua), ARGV[4] the claim timeout in ms,
 -- ARGV[5] the claim's token, ARGV[6] the exact entry or "" to locate it by
--- id and time, ARGV[7] where the entry was seen (index from the head) or -1.
+-- id and time, ARGV[7] where the entry was seen (a position, see lib.lua)
+-- or "".
 -- Returns {"ok", entry, index, deadline}, {"claimed", claim} or {"missing"}.
 local id, ts, now = ARGV[1], tonumber(ARGV[2]), clock(ARGV[3])
 local c = live_claim(KEYS[2], id, now)
 if c then return {'claimed', c} end
-local e, i = find(KEYS[1], id, ts, ARGV[6], tonumber(ARGV[7]))
+local e, i = find(KEYS[1], id, ts, ARGV[6], ARGV[7])
 if not e then return {'missing'} end
 local deadline = now + tonumber(ARGV[4])
 redis.call('HSET', KEYS[2], id, deadline .. ':' .. ARGV[5])

@@ -34,10 +34,28 @@ local function live_claim(claims, id, now)
   return nil
 end
 
--- sign is the LREM count that scans from the end nearer to index i of a
+-- Positions are list indexes as LRANGE takes them: from the head (0 is the
+-- newest) or, negative, from the tail (-1 is the oldest). Go passes entries
+-- near the tail by their distance from it, which pushes at the head do not
+-- change. They are hints: others push, pop and trim meanwhile.
+
+-- head_index turns a position into an index from the head, in 0..n-1.
+local function head_index(i, n)
+  if i < 0 then i = n + i end
+  return math.max(0, math.min(i, n - 1))
+end
+
+-- position returns the way to name index i (from the head) of a list of n
+-- entries that moves least: from the nearer end.
+local function position(i, n)
+  if i * 2 < n then return i end
+  return i - n
+end
+
+-- sign is the LREM count that scans from the end nearer to position i of a
 -- list of n entries: 1 from the head, -1 from the tail.
 local function sign(i, n)
-  if i * 2 < n then return 1 end
+  if head_index(i, n) * 2 < n then return 1 end
   return -1
 end
 
@@ -126,20 +144,47 @@ local function locate(key, id, ts)
   return nil
 end
 
--- find returns the entry to act on, its index and the list's length: the
--- exact entry raw if given (checked near the hint index, else with LPOS),
--- or the entry with this id found by locate.
+-- drift bounds how far an entry named by its distance from the tail is
+-- looked for beyond that distance: it moves away from the tail only when
+-- others RPUSH (pops, trims and removals bring it nearer), so an entry not
+-- within drift of its place is gone.
+local drift = 2048
+
+-- find returns the entry to act on, its position (from the nearer end)
+-- and the list's length: the exact entry raw if given (checked near the
+-- position hint, else with LPOS from that end), or the entry with this id
+-- found by locate.
 local function find(key, id, ts, raw, hint)
   if raw == '' then
     if ts < 0 then return nil end
-    return locate(key, id, ts)
+    local e, i, n = locate(key, id, ts)
+    if not e then return nil end
+    return e, position(i, n), n
   end
   local n = redis.call('LLEN', key)
-  if hint >= 0 and hint < n then
-    local i = find_near(key, raw, hint, n)
-    if i then return raw, i, n end
+  if n == 0 then return nil end
+  local i
+  if hint == '' then
+    i = redis.call('LPOS', key, raw)
+  else
+    -- Where it was seen; else, near an end, LPOS from that end (it compares
+    -- in C, without copying entries into the script; it answers an index
+    -- from the head); else the window around it; else LPOS.
+    local p = tonumber(hint)
+    local h = head_index(p, n)
+    if redis.call('LINDEX', key, h) == raw then
+      i = h
+    elseif p < 0 and -p <= 4 * drift then
+      i = redis.call('LPOS', key, raw, 'RANK', -1, 'MAXLEN', -p + drift)
+    else
+      i = find_near(key, raw, h, n)
+      if not i and p < 0 then
+        i = redis.call('LPOS', key, raw, 'RANK', -1, 'MAXLEN', -p + drift)
+      elseif not i then
+        i = redis.call('LPOS', key, raw)
+      end
+    end
   end
-  local i = redis.call('LPOS', key, raw)
-  if i then return raw, i, n end
+  if i then return raw, position(i, n), n end
   return nil
 end

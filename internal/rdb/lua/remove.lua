@@ -6,7 +6,8 @@
 -- KEYS[1] the list, KEYS[2] the claims hash, KEYS[3] (optional) a counter
 -- to add the removed entries to (the evicted counter, for age evictions)
 -- ARGV[1] the clock's shift in ms (0; see clock in lib.lua), then triples:
--- id ("" for none), exact entry, index from the head where it was seen.
+-- id ("" for none), exact entry, where it was seen (a position, see
+-- lib.lua).
 -- Returns {results, counter error}: results has one character per entry,
 -- "1" removed, "0" gone already, "c" claimed; counter error is "" or the
 -- error of the counter's INCRBY (the removals stand).

@@ -1,0 +1,187 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dlqkit/dlq/internal/dlqtest"
+)
+
+// TestBulkActionsUnderChurn deletes, then retries, 100,000 entries with
+// a filter while 8 pushers push at the cap (so trims evict at the tail the
+// walk reads), a popper pops from the tail, and another program LPUSHes
+// and LREMs. Every target ends up handled, popped, LREMed by the other
+// program or evicted; none is left behind (missed), none is requeued
+// twice or both popped and requeued, and the result adds up. It runs with
+// DLQ_TEST_LOAD=1 against DLQ_TEST_REDIS_ADDR (.ci/run sets both).
+func TestBulkActionsUnderChurn(t *testing.T) {
+	addr := os.Getenv(dlqtest.AddrEnv)
+	if os.Getenv("DLQ_TEST_LOAD") == "" || addr == "" {
+		t.Skip("set DLQ_TEST_LOAD=1 and " + dlqtest.AddrEnv + " to run the 100k churn test")
+	}
+	for _, action := range []string{"delete", "retry"} {
+		t.Run(action, func(t *testing.T) {
+			ctx := context.Background()
+			c := redis.NewClient(&redis.Options{Addr: addr, DB: testDB})
+			defer c.Close()
+			kind := Kind(dlqtest.UniqueKind(t))
+			_ = dlqtest.Clean(ctx, c, string(kind))
+			defer dlqtest.Clean(ctx, c, string(kind))
+			const n = 100_000
+			e := &env{Backend: &dlqtest.Backend{Client: c}}
+			fillEntries(t, e, kind, n) // the targets: "failure <i>"
+
+			var requeued requeued
+			q := New(c, WithMaxItems(n), WithRequeuer(RequeueFunc(func(ctx context.Context, it Item) error {
+				requeued.add(it.ID)
+				return nil
+			})))
+			var mu sync.Mutex
+			popped, lremmed := map[string]bool{}, map[string]bool{}
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					// A bulk retry handles a few thousand entries a second:
+					// its pushers are paced, so that the cap's evictions do
+					// not take every target before the walk gets there.
+					pace := time.NewTicker(5 * time.Millisecond)
+					defer pace.Stop()
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if action == "retry" {
+							<-pace.C
+						}
+						if _, err := q.Push(ctx, kind, uuid.New(), errors.New("other")); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Go(func() { // the popper: pops targets at the tail
+				// Each Pop of an entry gone meanwhile reads the whole list
+				// to be sure: paced beside a bulk retry.
+				pace := time.NewTicker(10 * time.Millisecond)
+				defer pace.Stop()
+				for {
+					if action == "retry" {
+						<-pace.C
+					}
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					raws, err := c.LRange(ctx, kind.Key(), -5, -1).Result()
+					if err != nil || len(raws) == 0 {
+						continue
+					}
+					it, err := decodeItem(raws[rand.IntN(len(raws))])
+					if err != nil || !strings.HasPrefix(it.Error, "failure") {
+						continue
+					}
+					if _, err := q.Pop(ctx, kind, it.ID); err == nil {
+						mu.Lock()
+						popped[it.ID] = true
+						mu.Unlock()
+					} else if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrClaimed) {
+						t.Error(err)
+						return
+					}
+				}
+			})
+			wg.Go(func() { // another program: LPUSH, and LREM near the tail
+				pace := time.NewTicker(time.Millisecond)
+				defer pace.Stop()
+				for {
+					if action == "retry" {
+						<-pace.C
+					}
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					_ = c.LPush(ctx, kind.Key(), fmt.Sprintf(`{"id":"py-%s","failed_at":"2026-01-01T00:00:00","error":"other"}`, uuid.NewString())).Err()
+					raws, err := c.LRange(ctx, kind.Key(), -200, -1).Result()
+					if err != nil || len(raws) == 0 {
+						continue
+					}
+					raw := raws[rand.IntN(len(raws))]
+					it, err := decodeItem(raw)
+					if err != nil || !strings.HasPrefix(it.Error, "failure") {
+						continue
+					}
+					if k, _ := c.LRem(ctx, kind.Key(), 1, raw).Result(); k == 1 {
+						mu.Lock()
+						lremmed[it.ID] = true
+						mu.Unlock()
+					}
+				}
+			})
+			var pages atomic.Int64
+			q.afterRead = func() { pages.Add(1) }
+			evictedBefore, _ := c.Get(ctx, kind.keys().Evicted).Int64()
+			f := Filter{ErrorContains: "failure"}
+			var res BulkResult
+			var err error
+			if action == "delete" {
+				res, err = q.DeleteMatching(ctx, kind, f)
+			} else {
+				res, err = q.RetryMatching(ctx, kind, f)
+			}
+			close(stop)
+			wg.Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			left, err := q.Count(ctx, kind, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evictedAfter, _ := c.Get(ctx, kind.keys().Evicted).Int64()
+			evicted := int(evictedAfter - evictedBefore)
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("%s: %+v; popped %d, LREMmed by the other program %d, evicted %d (any kind), left %d; the walk read %d pages",
+				action, res, len(popped), len(lremmed), evicted, left, pages.Load())
+			if left != 0 {
+				t.Errorf("%d targets left in the list: missed by the walk", left)
+			}
+			if res.Matched != res.Handled+res.Failed+res.Skipped || res.Failed != 0 {
+				t.Errorf("result %+v does not add up", res)
+			}
+			if others := len(popped) + len(lremmed); res.Handled+others > n || res.Handled+others+evicted < n {
+				t.Errorf("handled %d + popped %d + LREMmed %d + evicted %d do not account for %d targets",
+					res.Handled, len(popped), len(lremmed), evicted, n)
+			}
+			if action == "retry" {
+				got := requeued.list()
+				if !unique(got) || len(got) != res.Handled {
+					t.Errorf("requeued %d ids (unique: %v), handled %d", len(got), unique(got), res.Handled)
+				}
+				for _, id := range got {
+					if popped[id] {
+						t.Errorf("%s was both popped and requeued", id)
+					}
+				}
+			}
+		})
+	}
+}
