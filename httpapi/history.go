@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	_ "embed"
 	"net/http"
 	"strconv"
 	"time"
@@ -11,6 +12,12 @@ import (
 // The failure history: GET /dlq/{kind}/history?window=24h|7d|30d answers
 // the kind's failures per minute or per hour (see dlq.Service.History), the
 // data of the dashboard's chart.
+
+// chartJS draws the dashboard's chart of failures over time from the
+// history route; the dashboard's CSP allows it by its hash.
+//
+//go:embed assets/chart.js
+var chartJS string
 
 // DefaultHistoryWindow is the window of GET /dlq/{kind}/history without
 // window=; the others are "7d" and "30d".
