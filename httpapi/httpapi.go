@@ -11,6 +11,7 @@
 //	GET    /dlq/                      the dashboard (HTML)
 //	GET    /dlq                       a relative redirect to dlq/
 //	GET    /dlq/stats                 {"scrape": N, "extraction": M}
+//	GET    /dlq/openapi.json          the OpenAPI 3.1 description of these routes
 //	GET    /dlq/{kind}?limit=&cursor=&<filter>
 //	                                  JSON array of items, newest first; the next page's
 //	                                  cursor in the DLQ-Next-Cursor header, on every page
@@ -162,6 +163,7 @@ func New(svc *dlq.Service, opts ...Option) http.Handler {
 	h.mux.HandleFunc("GET "+p+"/dlq", h.redirectToDashboard)
 	h.mux.HandleFunc("GET "+p+"/dlq/{$}", h.heavyOnly(h.dashboard))
 	h.mux.HandleFunc("GET "+p+"/dlq/stats", h.stats)
+	h.mux.HandleFunc("GET "+p+"/dlq/openapi.json", h.openapi)
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}", h.list)
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/info", h.info)
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/count", h.heavyOnly(h.count))
