@@ -45,7 +45,7 @@ func dashboardCSP() string {
 		sum := sha256.Sum256([]byte(s))
 		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 	}
-	return "default-src 'none'; style-src " + hash(dashboardCSS) + "; script-src " + hash(dashboardJS) +
+	return "default-src 'none'; style-src " + hash(dashboardCSS) + "; script-src " + hash(dashboardJS) + " " + hash(chartJS) +
 		"; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 }
 
@@ -98,6 +98,7 @@ type dashboardData struct {
 	NextHref, FirstHref  template.URL // built by url.Values.Encode
 	CSS                  template.CSS
 	JS                   template.JS
+	ChartJS              template.JS // the chart of failures over time (history.go)
 }
 
 func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
@@ -123,7 +124,7 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	d := dashboardData{
 		Kind: string(kind), Q: text, Sig: sig, Cursor: cursor, ReadOnly: h.readOnly, CanRetry: h.canRequeue,
 		GroupWindow: groupWindow, Filtered: text != "" || sig != "",
-		CSS: template.CSS(dashboardCSS), JS: template.JS(dashboardJS),
+		CSS: template.CSS(dashboardCSS), JS: template.JS(dashboardJS), ChartJS: template.JS(chartJS),
 	}
 	for _, k := range h.kinds {
 		info, err := h.svc.Info(ctx, k)

@@ -11,12 +11,15 @@
 //	GET    /dlq/                      the dashboard (HTML)
 //	GET    /dlq                       a relative redirect to dlq/
 //	GET    /dlq/stats                 {"scrape": N, "extraction": M}
+//	GET    /dlq/openapi.json          the OpenAPI 3.1 description of these routes
 //	GET    /dlq/{kind}?limit=&cursor=&<filter>
 //	                                  JSON array of items, newest first; the next page's
 //	                                  cursor in the DLQ-Next-Cursor header, on every page
 //	GET    /dlq/{kind}/info           counters and limits of a kind (see dlq.Info)
 //	GET    /dlq/{kind}/count?<filter> {"count": N}
 //	GET    /dlq/{kind}/groups?scan=N  failures of the newest N entries grouped by cause
+//	GET    /dlq/{kind}/history?window=24h|7d|30d
+//	                                  failures per minute (24h) or hour (7d, 30d)
 //	POST   /dlq/{kind}/retry-item     {"id": "..."}: retry one entry (see dlq.Service.Retry)
 //	POST   /dlq/{kind}/delete-item    {"id": "..."}: discard one entry; 204
 //	POST   /dlq/{kind}/{id}/retry     the same as retry-item, for ids that are clean path segments
@@ -160,10 +163,12 @@ func New(svc *dlq.Service, opts ...Option) http.Handler {
 	h.mux.HandleFunc("GET "+p+"/dlq", h.redirectToDashboard)
 	h.mux.HandleFunc("GET "+p+"/dlq/{$}", h.heavyOnly(h.dashboard))
 	h.mux.HandleFunc("GET "+p+"/dlq/stats", h.stats)
+	h.mux.HandleFunc("GET "+p+"/dlq/openapi.json", h.openapi)
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}", h.list)
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/info", h.info)
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/count", h.heavyOnly(h.count))
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/groups", h.heavyOnly(h.groups))
+	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/history", h.history)
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/retry-item", h.retryItem)
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/delete-item", h.deleteItem)
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/{id}/retry", h.retry)

@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dlqkit/dlq"
+	"github.com/dlqkit/dlq/httpapi"
+)
+
+// chartState is what the page's chart shows: its window, its bars (one
+// per bucket) and the counts they carry.
+type chartState struct {
+	Window string  `json:"window"`
+	Bars   int     `json:"bars"`
+	Total  int     `json:"total"`
+	Counts []int   `json:"counts"`
+	Starts []int64 `json:"starts"` // Unix seconds
+	Height float64 `json:"height"` // of the tallest bar, in SVG units
+}
+
+const readChart = `(function(){
+  var svg = document.querySelector("#chart svg");
+  var bars = [...svg.querySelectorAll("rect.bar")];
+  var s = {window: svg.dataset.window || "", bars: bars.length, total: 0, counts: [], starts: [], height: 0};
+  bars.forEach(function(b){
+    var c = Number(b.dataset.count);
+    s.total += c; s.counts.push(c);
+    s.starts.push(Date.parse(b.dataset.start.replace(/\.\d+/, "")) / 1000);
+    s.height = Math.max(s.height, Number(b.getAttribute("height")));
+  });
+  return s;
+})()`
+
+// TestDashboardChart opens the dashboard in Chromium and checks its chart
+// of failures over time against the pushes the test made: one bar per
+// bucket in each window, the counts where the pushes fell, the chart
+// above the top causes, and a push after the page loaded showing up.
+func TestDashboardChart(t *testing.T) {
+	bctx, _ := startBrowser(t)
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	svc := dlq.New(rdb)
+	ctx := context.Background()
+
+	// Earlier failures: the history hash as pushes 30 minutes and 5 hours
+	// ago would have left it (a field per minute "m<unix minute>" and per
+	// hour "h<unix hour>"; the Service's clock is its own).
+	now := time.Now()
+	earlier := map[string]int64{
+		"m" + strconv.FormatInt(now.Unix()/60-30, 10):   4,
+		"h" + strconv.FormatInt(now.Unix()/60/60-5, 10): 6,
+	}
+	for f, n := range earlier {
+		if err := rdb.HIncrBy(ctx, "{scrape:dlq}:history", f, n).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// And 7 failures pushed now, 2 of extraction.
+	from := time.Now()
+	for i := range 7 {
+		if _, err := svc.PushScrapeFailure(ctx, uuid.New(), fmt.Errorf("GET https://shop.example/p/%d: 503 Service Unavailable", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if _, err := svc.PushExtractionFailure(ctx, uuid.New(), errors.New("llm: no price")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	to := time.Now()
+
+	mux := http.NewServeMux()
+	mux.Handle("/ops/", http.StripPrefix("/ops", httpapi.New(svc)))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	// waitChart waits for the chart of a window and reads it.
+	waitChart := func(window string, total int) chartState {
+		t.Helper()
+		var s chartState
+		if err := chromedp.Run(bctx,
+			chromedp.Poll(fmt.Sprintf(`(function(){var s=document.querySelector("#chart svg");return s.dataset.window===%q&&s.dataset.total===%q})()`, window, strconv.Itoa(total)),
+				nil, chromedp.WithPollingTimeout(20*time.Second)),
+			chromedp.Evaluate(readChart, &s),
+		); err != nil {
+			t.Fatalf("the %s chart with %d failures: %v", window, total, err)
+		}
+		return s
+	}
+	// inBuckets sums the counts of the bars from the bucket of a to the
+	// bucket of b.
+	inBuckets := func(s chartState, step int64, a, b time.Time) (in int) {
+		for i, st := range s.Starts {
+			if st >= a.Unix()/step*step && st <= b.Unix()/step*step {
+				in += s.Counts[i]
+			}
+		}
+		return in
+	}
+
+	var chartFirst bool
+	if err := chromedp.Run(bctx,
+		chromedp.Navigate(srv.URL+"/ops/dlq/"),
+		chromedp.WaitVisible(`#chart svg`, chromedp.ByQuery),
+		chromedp.Evaluate(`!!(document.getElementById("chart").compareDocumentPosition(document.getElementById("groups")) & Node.DOCUMENT_POSITION_FOLLOWING)`, &chartFirst),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if !chartFirst {
+		t.Error("the chart is not above the top causes")
+	}
+
+	// 24h: 1440 minute bars; the 7 pushes in the minutes they were made,
+	// the 4 of 30 minutes ago in the bar 30 before the pushes' one (the hour
+	// field counts only in hour windows).
+	s := waitChart("24h", 11)
+	if s.Bars != 1440 || len(s.Counts) != 1440 {
+		t.Fatalf("24h: %d bars, want 1440", s.Bars)
+	}
+	if in := inBuckets(s, 60, from, to); in != 7 {
+		t.Errorf("24h: %d failures in the bars of the pushes' minutes, want 7", in)
+	}
+	ago := now.Add(-30 * time.Minute)
+	if in := inBuckets(s, 60, ago, ago); in != 4 {
+		t.Errorf("24h: %d failures in the bar of 30 minutes ago, want 4", in)
+	}
+	if s.Starts[1439] > to.Unix() || s.Starts[1439]+60 <= from.Unix() || s.Height <= 0 {
+		t.Errorf("24h: the last bar starts at %d, not in the minute of now (%d); tallest %.1f", s.Starts[1439], to.Unix(), s.Height)
+	}
+	var shot []byte
+	if err := chromedp.Run(bctx, chromedp.FullScreenshot(&shot, 100)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.ArtifactDir(), "dlq-dashboard-chart.png")
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the chart: %s", path)
+
+	// 7d and 30d: hour bars; the pushes in their hour, and the 6 of 5 hours
+	// ago in theirs (minute fields count only in the 24h window).
+	for _, c := range []struct {
+		window string
+		bars   int
+	}{{"7d", 168}, {"30d", 720}} {
+		if err := chromedp.Run(bctx, chromedp.Click(fmt.Sprintf(`#chart button[data-window=%q]`, c.window), chromedp.ByQuery)); err != nil {
+			t.Fatal(err)
+		}
+		s := waitChart(c.window, 13)
+		if s.Bars != c.bars {
+			t.Errorf("%s: %d bars, want %d", c.window, s.Bars, c.bars)
+		}
+		hour := now.Add(-5 * time.Hour)
+		if in, before := inBuckets(s, 3600, from, to), inBuckets(s, 3600, hour, hour); in != 7 || before != 6 {
+			t.Errorf("%s: %d in the pushes' hour (want 7), %d five hours ago (want 6)", c.window, in, before)
+		}
+	}
+
+	// The chart follows new pushes without a reload (in the window picked).
+	if _, err := svc.PushScrapeFailure(ctx, uuid.New(), errors.New("a failure pushed after the page loaded")); err != nil {
+		t.Fatal(err)
+	}
+	if s := waitChart("30d", 14); s.Bars != 720 {
+		t.Errorf("30d after a push: %d bars", s.Bars)
+	}
+
+	// Another kind's chart is its own.
+	if err := chromedp.Run(bctx, chromedp.Navigate(srv.URL+"/ops/dlq/?kind=extraction")); err != nil {
+		t.Fatal(err)
+	}
+	if s := waitChart("24h", 2); s.Bars != 1440 || inBuckets(s, 60, from, to) != 2 {
+		t.Errorf("extraction: %d bars, %d in the pushes' minutes", s.Bars, inBuckets(s, 60, from, to))
+	}
+}
