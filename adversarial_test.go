@@ -52,12 +52,6 @@ func (b *advBlocking) Requeue(ctx context.Context, it Item) error {
 	return nil
 }
 
-func (b *advBlocking) n() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.calls)
-}
-
 // Clock skew between processes: claims carry a deadline written with the
 // claimer's clock and are judged with the reader's. A process whose clock
 // is an hour ahead sees every live claim of the others as expired, so it
