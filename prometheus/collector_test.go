@@ -323,7 +323,7 @@ func TestScrapeRoundTrips(t *testing.T) {
 		retried := make(chan error, 1)
 		go func() { _, err := s.Retry(ctx, k, it.ID); retried <- err }()
 		<-rq.started
-		if got, want := strings.Join(scrape(), " "), "pipeline hgetall pipeline"; got != want {
+		if got, want := strings.Join(scrape(), " "), "pipeline pipeline pipeline"; got != want {
 			t.Fatalf("with a claim a scrape sent %q, want %q", got, want)
 		}
 		close(rq.release)
