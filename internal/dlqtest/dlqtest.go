@@ -54,7 +54,11 @@ func ForEach(t *testing.T, db int, kinds []string, fn func(t *testing.T, b *Back
 	t.Helper()
 	t.Run("miniredis", func(t *testing.T) {
 		m := miniredis.RunT(t)
-		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		// miniredis runs scripts far slower than Redis, and CI runs
+		// packages side by side on 2 cores: a script may take seconds.
+		// go-redis would time it out and send it again, and the second
+		// run would find the first one's work done.
+		c := redis.NewClient(&redis.Options{Addr: m.Addr(), ReadTimeout: time.Minute, WriteTimeout: time.Minute})
 		t.Cleanup(func() { _ = c.Close() })
 		fn(t, &Backend{Name: "miniredis", Client: c, Mini: m})
 	})

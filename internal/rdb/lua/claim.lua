@@ -9,7 +9,9 @@
 -- Returns {"ok", entry, index, deadline}, {"claimed", claim} or {"missing"}.
 local id, ts, now = ARGV[1], tonumber(ARGV[2]), clock(ARGV[3])
 local c = live_claim(KEYS[2], id, now)
-if c then return {'claimed', c} end
+-- A claim of this very token is this call sent again (a client retry after
+-- a lost reply): go on as the first run did.
+if c and string.match(c, '^%d+:(.*)$') ~= ARGV[5] then return {'claimed', c} end
 local e, i = find(KEYS[1], id, ts, ARGV[6], ARGV[7])
 if not e then return {'missing'} end
 local deadline = now + tonumber(ARGV[4])
