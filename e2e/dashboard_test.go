@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -302,7 +303,7 @@ func TestDashboardFindings(t *testing.T) {
 	var causeHeight float64
 	var sigLen int
 	if err := chromedp.Run(bctx,
-		chromedp.Evaluate(`(function(){var b=[...document.querySelectorAll('button[data-action="bulk-retry"]')].find(function(b){return b.dataset.sig.length>1000});return b.closest("tr").getBoundingClientRect().height})()`, &causeHeight),
+		chromedp.Evaluate(fmt.Sprintf(`(function(){var b=[...document.querySelectorAll('button[data-action="bulk-retry"]')].find(function(b){return b.dataset.sig===%s});return b.closest("tr").getBoundingClientRect().height})()`, jsString(dlq.Signature(long))), &causeHeight),
 		chromedp.Evaluate(`Math.max(...[...document.querySelectorAll('button[data-action="bulk-retry"]')].map(function(b){return b.dataset.sig.length}))`, &sigLen),
 	); err != nil {
 		t.Fatal(err)
@@ -372,4 +373,10 @@ func TestDashboardFindings(t *testing.T) {
 	if labels != `"source "|"job "` {
 		t.Fatalf("phone labels %q", labels)
 	}
+}
+
+// jsString is s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
