@@ -1,7 +1,6 @@
 package dlq
 
 import (
-	"encoding/binary"
 	"strconv"
 	"time"
 	"unicode"
@@ -70,7 +69,11 @@ type wireTokens [wKeys]wireToken
 
 // scanWire scans a flat object of wire keys. ok is false for anything
 // else, which the caller leaves to Item.UnmarshalJSON.
-func scanWire(raw string) (t wireTokens, ok bool) {
+//
+// hint, when not nil, is an error text (a string token) met before: an
+// error whose stored form starts with it and its closing quote is that
+// token, which is compared instead of scanned.
+func scanWire(raw string, hint *wireToken) (t wireTokens, ok bool) {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return t, false
@@ -95,7 +98,15 @@ func scanWire(raw string) (t wireTokens, ok bool) {
 		if i >= len(raw) || raw[i] != ':' {
 			return t, false
 		}
-		if t[k], i, ok = scanValue(raw, skipSpace(raw, i+1)); !ok {
+		i = skipSpace(raw, i+1)
+		if k == wError && hint != nil && hint.typ == '"' && len(raw)-i > len(hint.s)+1 &&
+			raw[i] == '"' && raw[i+len(hint.s)+1] == '"' && raw[i+1:i+len(hint.s)+1] == hint.s {
+			n := len(hint.s) + 1
+			// The same bytes scan to the same token: scanString stops at
+			// the first quote that no backslash escapes, reading nothing
+			// past it.
+			t[k], i = wireToken{s: raw[i+1 : i+n], typ: '"', esc: hint.esc}, i+n+1
+		} else if t[k], i, ok = scanValue(raw, i); !ok {
 			return t, false
 		}
 		i = skipSpace(raw, i)
@@ -166,12 +177,19 @@ var stringStop = func() (t [256]bool) {
 }()
 
 // skipPlain returns the index of the first byte at or after i that
-// stringStop marks, or len(s). It reads eight bytes at a time: entries of
-// other programs can hold megabytes of error text.
+// stringStop marks, or len(s). Past eight plain bytes it reads eight at a
+// time: entries of other programs can hold megabytes of error text.
 func skipPlain(s string, i int) int {
+	for end := min(i+8, len(s)); i < end; i++ {
+		if stringStop[s[i]] {
+			return i
+		}
+	}
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	for ; i+8 <= len(s); i += 8 {
-		x := binary.LittleEndian.Uint64([]byte(s[i : i+8]))
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 		q, b := x^(ones*'"'), x^(ones*'\\')
 		// (v-ones*n)&^v&highs is not zero exactly when a byte of v is below
 		// n (n <= 0x80): here a byte of x that is '"', '\\' or below ' '.
@@ -193,8 +211,7 @@ func scanString(s string, i int) (wireToken, int, bool) {
 		if j >= len(s) {
 			break
 		}
-		c := s[j]
-		switch c {
+		switch c := s[j]; c {
 		case '"':
 			content := s[start:j]
 			return wireToken{s: content, typ: '"', esc: escaped || !utf8.ValidString(content)}, j + 1, true
@@ -245,36 +262,48 @@ func hexValue(h string) rune {
 // exactly as encoding/json does: invalid UTF-8 and lone surrogates become
 // U+FFFD.
 func unquote(s string) string {
-	b := make([]byte, 0, len(s)+utf8.UTFMax)
+	// w never passes r but for U+FFFD, 3 bytes for 1, so b has room for
+	// the rest of s whenever that case made sure of it.
+	b := make([]byte, len(s)+utf8.UTFMax)
+	w := 0
 	for r := 0; r < len(s); {
-		switch c := s[r]; {
-		case c == '\\' && s[r+1] != 'u':
-			b = append(b, unescaped[s[r+1]])
+		c := s[r]
+		if c < utf8.RuneSelf && c != '\\' {
+			b[w] = c
+			w++
+			r++
+			continue
+		}
+		if c == '\\' && s[r+1] != 'u' {
+			b[w] = unescaped[s[r+1]]
+			w++
 			r += 2
-		case c == '\\':
-			rr := hexValue(s[r+2 : r+6])
+			continue
+		}
+		var rr rune
+		if c == '\\' {
+			rr = hexValue(s[r+2 : r+6])
 			r += 6
 			if utf16.IsSurrogate(rr) {
+				rr2 := rune(-1)
 				if r+6 <= len(s) && s[r] == '\\' && s[r+1] == 'u' {
-					if dec := utf16.DecodeRune(rr, hexValue(s[r+2:r+6])); dec != unicode.ReplacementChar {
-						r += 6
-						b = utf8.AppendRune(b, dec)
-						continue
-					}
+					rr2 = hexValue(s[r+2 : r+6])
 				}
-				rr = unicode.ReplacementChar
+				if rr = utf16.DecodeRune(rr, rr2); rr != unicode.ReplacementChar {
+					r += 6
+				}
 			}
-			b = utf8.AppendRune(b, rr)
-		case c < utf8.RuneSelf:
-			b = append(b, c)
-			r++
-		default:
-			rr, size := utf8.DecodeRuneInString(s[r:])
+		} else {
+			var size int
+			rr, size = utf8.DecodeRuneInString(s[r:])
 			r += size
-			b = utf8.AppendRune(b, rr)
+			if len(b)-w < len(s)-r+2*utf8.UTFMax {
+				b = append(b[:w], make([]byte, len(b))...)[:cap(b)]
+			}
 		}
+		w += utf8.EncodeRune(b[w:], rr)
 	}
-	return string(b)
+	return string(b[:w])
 }
 
 // unescaped maps the letter of a one-letter escape to its byte.
@@ -291,7 +320,11 @@ type wireEntry struct {
 // entry is not one scanWire reads or is malformed; Item.UnmarshalJSON
 // then decides.
 func scanEntry(raw string) (e wireEntry, ok bool) {
-	t, ok := scanWire(raw)
+	return scanEntryHint(raw, nil)
+}
+
+func scanEntryHint(raw string, hint *wireToken) (e wireEntry, ok bool) {
+	t, ok := scanWire(raw, hint)
 	if !ok || t[wID].typ != '"' || t[wID].s == "" || t[wFailedAt].typ != '"' {
 		return e, false
 	}
@@ -319,10 +352,14 @@ func scanEntry(raw string) (e wireEntry, ok bool) {
 }
 
 // item builds the Item of an entry scanEntry read.
-func (e wireEntry) item(raw string) Item {
+func (e wireEntry) item(raw string) Item { return e.itemWith(raw, e.tokens[wError].text()) }
+
+// itemWith builds the Item of an entry scanEntry read, whose error text
+// decodes to errText.
+func (e wireEntry) itemWith(raw, errText string) Item {
 	t := &e.tokens
 	it := Item{
-		ID: t[wID].text(), SourceID: t[wSourceID].text(), Error: t[wError].text(),
+		ID: t[wID].text(), SourceID: t[wSourceID].text(), Error: errText,
 		FailedAt: e.failedAt, RetryCount: e.retries, Kind: Kind(t[wKind].text()),
 		failedAt: t[wFailedAt].text(), raw: raw,
 	}
@@ -331,4 +368,46 @@ func (e wireEntry) item(raw string) Item {
 		it.JobID = &job
 	}
 	return it
+}
+
+// entryDecoder decodes the entries of one read, remembering the last
+// error text met: entries come in runs of one cause (an outage), and a
+// long error text of the run is then compared, not scanned and unquoted
+// again.
+type entryDecoder struct {
+	last     wireToken // the last error text met, as stored
+	lastText string    // and decoded, once asked for
+	decoded  bool
+}
+
+// scan is scanEntry with the last error text as hint.
+func (d *entryDecoder) scan(raw string) (wireEntry, bool) {
+	e, ok := scanEntryHint(raw, &d.last)
+	if tok := e.tokens[wError]; ok && tok.typ == '"' && tok.s != d.last.s {
+		d.last, d.decoded = tok, false
+	}
+	return e, ok
+}
+
+// text returns tok decoded, unquoting it only when it is not the last
+// error text decoded.
+func (d *entryDecoder) text(tok wireToken) string {
+	if !tok.esc {
+		return tok.s
+	}
+	if tok.s == d.last.s {
+		if !d.decoded {
+			d.lastText, d.decoded = tok.text(), true
+		}
+		return d.lastText
+	}
+	return tok.text()
+}
+
+// decode is decodeItem.
+func (d *entryDecoder) decode(raw string) (Item, error) {
+	if e, ok := d.scan(raw); ok {
+		return e.itemWith(raw, d.text(e.tokens[wError])), nil
+	}
+	return decodeItem(raw)
 }

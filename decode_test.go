@@ -146,3 +146,38 @@ func BenchmarkDecodeHostile(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecodePlain: an entry with 64 KiB of error text without
+// escapes.
+func BenchmarkDecodePlain(b *testing.B) {
+	raw, _ := json.Marshal(map[string]any{"id": "h", "source_id": "s", "job_id": nil, "error": strings.Repeat(`GET https://a.com/p/1: 503 `, (64<<10)/27),
+		"failed_at": "2026-11-26T21:43:52+00:00", "retry_count": 0, "dlq_type": "scrape"})
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		scanEntry(string(raw))
+	}
+}
+
+// FuzzEntryDecoder: an entryDecoder, which compares an error text with the
+// last one met instead of scanning it again, decodes a run of entries as
+// decodeItem decodes each.
+func FuzzEntryDecoder(f *testing.F) {
+	hostile := strings.Repeat(`\": 503 \"`, 50)
+	for _, s := range decodeSeeds {
+		f.Add(s, s)
+	}
+	f.Add(`{"id":"a","failed_at":"2026-11-26T21:43:52Z","error":"`+hostile+`"}`, `{"id":"b","failed_at":"2026-11-26T21:43:52Z","error":"`+hostile+`"}`)
+	f.Add(`{"id":"a","failed_at":"2026-11-26T21:43:52Z","error":"x\"}`, `{"id":"b","failed_at":"2026-11-26T21:43:52Z","error":"x\"y"}`)
+	f.Add(`{"id":"a","failed_at":"2026-11-26T21:43:52Z","error":"x"}`, `{"id":"b","failed_at":"2026-11-26T21:43:52Z","error":"x"`)
+	f.Add(`{"id":"a","failed_at":"2026-11-26T21:43:52Z","error":""}`, `{"id":"b","failed_at":"2026-11-26T21:43:52Z","error":""}`)
+	f.Fuzz(func(t *testing.T, a, b string) {
+		var d entryDecoder
+		for _, raw := range []string{a, b, a, b} {
+			want, werr := reference(raw)
+			got, gerr := d.decode(raw)
+			if (werr == nil) != (gerr == nil) || werr == nil && !reflect.DeepEqual(got, want) {
+				t.Fatalf("%q after %q: the decoder gives %#v, %v; UnmarshalJSON %#v, %v", raw, a, got, gerr, want, werr)
+			}
+		}
+	})
+}

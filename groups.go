@@ -93,6 +93,7 @@ type grouper struct {
 	byID         map[string]*group
 	sigOf        map[string]string // the signature of each decoded error text met
 	sigOfEscaped map[string]string // the same, keyed by the stored form, for texts stored with escapes
+	dec          entryDecoder
 }
 
 // group is a Group under way: its sample stays as stored until the end.
@@ -104,7 +105,7 @@ type group struct {
 func (gs *grouper) add(raw string) {
 	var errText wireToken
 	var at time.Time
-	if e, ok := scanEntry(raw); ok {
+	if e, ok := gs.dec.scan(raw); ok {
 		errText, at = e.tokens[wError], e.failedAt
 	} else if it, err := decodeItem(raw); err == nil {
 		errText, at = wireToken{s: it.Error}, it.FailedAt // decoded: needs no unquoting

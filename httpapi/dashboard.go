@@ -174,8 +174,9 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		d.Groups = append(d.Groups, gv)
 	}
 	size := 64 << 10 // the page without its rows' errors
+	var m measurer
 	for _, it := range page.Items {
-		s := cutItem(it)
+		s := cutItem(it, &m)
 		if len(s.Error) > pageErrorBytes {
 			s.cut = true // the page's own cut
 		}

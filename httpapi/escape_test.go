@@ -39,5 +39,16 @@ func FuzzJSONSize(f *testing.F) {
 		if got := jsonSize(it); got != len(b) {
 			t.Fatalf("jsonSize = %d, MarshalJSON writes %d bytes: %s", got, len(b), b)
 		}
+		var m measurer
+		other := dlq.Item{ID: text, Error: id}
+		ob, _ := other.MarshalJSON()
+		for _, c := range []struct {
+			it   dlq.Item
+			want int
+		}{{it, len(b)}, {it, len(b)}, {other, len(ob)}, {it, len(b)}} {
+			if got := m.jsonSize(c.it); got != c.want {
+				t.Fatalf("measurer: %d, MarshalJSON writes %d bytes", got, c.want)
+			}
+		}
 	})
 }

@@ -37,7 +37,7 @@ type served struct {
 
 // serve applies the cuts to an item, and returns its JSON form as served.
 func serve(it dlq.Item) (served, []byte) {
-	s := cutItem(it)
+	s := cutItem(it, nil)
 	b, _ := s.Item.MarshalJSON() // never fails
 	if !s.cut {
 		return s, b
@@ -48,8 +48,9 @@ func serve(it dlq.Item) (served, []byte) {
 }
 
 // cutItem applies the cuts to an item without encoding its error text.
-func cutItem(it dlq.Item) served {
-	size := jsonSize(it)
+// m, when not nil, remembers the last error text measured.
+func cutItem(it dlq.Item, m *measurer) served {
+	size := m.jsonSize(it)
 	if len(it.Error) <= MaxErrorBytes && size <= MaxItemBytes {
 		return served{Item: it, size: size}
 	}
@@ -68,11 +69,27 @@ func cutItem(it dlq.Item) served {
 // jsonSize is len(it.MarshalJSON()), without writing out the error text,
 // which is most of a big item. (Its other parts, unknown keys included,
 // are encoded: only dlq sees them.)
-func jsonSize(it dlq.Item) int {
+func jsonSize(it dlq.Item) int { return (*measurer)(nil).jsonSize(it) }
+
+// measurer is jsonSize remembering the last error text it measured: the
+// rows of a page often share one (dlq hands out one string for a run of
+// entries with the same error).
+type measurer struct {
+	text string
+	n    int
+}
+
+func (m *measurer) jsonSize(it dlq.Item) int {
 	text := it.Error
 	it.Error = ""
 	b, _ := it.MarshalJSON()
-	return len(b) + jsonStringLen(text) - len(`""`)
+	if m == nil {
+		return len(b) + jsonStringLen(text) - len(`""`)
+	}
+	if text != m.text || m.n == 0 {
+		m.text, m.n = text, jsonStringLen(text)
+	}
+	return len(b) + m.n - len(`""`)
 }
 
 // jsonStringLen is the length of s written as a JSON string by
