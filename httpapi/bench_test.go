@@ -40,7 +40,8 @@ func benchRedis(b *testing.B, fill func(pipe redis.Pipeliner)) *redis.Client {
 // BenchmarkDashboard renders the dashboard over N = 100,000 scrape
 // failures on a real Redis (DLQ_TEST_REDIS_ADDR, database 13), beside
 // GET /dlq/scrape?limit=100 (the JSON list of the same 100 rows) and
-// GET /dlq/scrape/groups (the causes of the newest 5,000).
+// GET /dlq/scrape/groups (the causes of the newest 5,000) and
+// GET /dlq/scrape/count?error=p/1 (a walk of the whole list).
 //
 //	DLQ_TEST_REDIS_ADDR=127.0.0.1:6390 go test -run '^$' -bench Dashboard -benchmem ./httpapi/
 func BenchmarkDashboard(b *testing.B) {
@@ -51,7 +52,7 @@ func BenchmarkDashboard(b *testing.B) {
 		}
 	})
 	h := httpapi.New(dlq.New(c))
-	for _, target := range []string{"/dlq/", "/dlq/scrape?limit=100", "/dlq/scrape/groups"} {
+	for _, target := range []string{"/dlq/", "/dlq/scrape?limit=100", "/dlq/scrape/groups", "/dlq/scrape/count?error=p/1"} {
 		b.Run(target, func(b *testing.B) {
 			for b.Loop() {
 				rec := httptest.NewRecorder()
