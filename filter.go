@@ -114,6 +114,7 @@ func (s *Service) Find(ctx context.Context, kind Kind, q Query) (Page, error) {
 	seen := map[uint64]struct{}{}
 	seed := maphash.MakeSeed()
 	scanned := int64(0)
+	var dec entryDecoder
 	for left > 0 && len(page.Items) < limit && scanned < maxFindScan {
 		// Negative indexes: pushes at the head during the walk do not
 		// shift what is read next.
@@ -133,7 +134,7 @@ func (s *Service) Find(ctx context.Context, kind Kind, q Query) (Page, error) {
 				continue
 			}
 			seen[h] = struct{}{}
-			it, err := decodeItem(raw)
+			it, err := dec.decode(raw)
 			if err == nil && q.Match(it) {
 				page.Items = append(page.Items, it)
 				if len(page.Items) == limit {
@@ -176,9 +177,10 @@ func (s *Service) Count(ctx context.Context, kind Kind, f Filter) (int, error) {
 		return 0, err
 	}
 	n := 0
+	var dec entryDecoder
 	err := s.walk(ctx, kind.Key(), func(page []stored) (int, error) {
 		for _, e := range page {
-			if it, err := decodeItem(e.raw); err == nil && f.Match(it) {
+			if it, err := dec.decode(e.raw); err == nil && f.Match(it) {
 				n++
 			}
 		}

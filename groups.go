@@ -37,31 +37,14 @@ func (s *Service) groups(ctx context.Context, kind Kind, newest int) ([]Group, e
 	if err := s.check(kind); err != nil {
 		return nil, err
 	}
-	byID := map[string]*Group{}
-	add := func(it Item) {
-		sig := Signature(it.Error)
-		g := byID[sig]
-		if g == nil {
-			g = &Group{Signature: sig, Newest: it.FailedAt, Oldest: it.FailedAt, Sample: it.Error}
-			byID[sig] = g
-		}
-		g.Count++
-		if it.FailedAt.After(g.Newest) {
-			g.Newest, g.Sample = it.FailedAt, it.Error
-		}
-		if it.FailedAt.Before(g.Oldest) {
-			g.Oldest = it.FailedAt
-		}
-	}
+	var gs grouper
 	var err error
 	if newest > 0 {
-		err = s.eachNewest(ctx, kind.Key(), newest, add)
+		err = s.eachNewest(ctx, kind.Key(), newest, gs.add)
 	} else {
 		err = s.walk(ctx, kind.Key(), func(page []stored) (int, error) {
 			for _, e := range page {
-				if it, err := decodeItem(e.raw); err == nil {
-					add(it)
-				}
+				gs.add(e.raw)
 			}
 			return 0, nil
 		})
@@ -69,10 +52,7 @@ func (s *Service) groups(ctx context.Context, kind Kind, newest int) ([]Group, e
 	if err != nil {
 		return nil, opError("groups", kind, err)
 	}
-	out := make([]Group, 0, len(byID))
-	for _, g := range byID {
-		out = append(out, *g)
-	}
+	out := gs.done()
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Count != out[j].Count {
 			return out[i].Count > out[j].Count
@@ -85,9 +65,9 @@ func (s *Service) groups(ctx context.Context, kind Kind, newest int) ([]Group, e
 	return out, nil
 }
 
-// eachNewest calls fn with the well-formed entries among the newest n of a
-// list, newest first.
-func (s *Service) eachNewest(ctx context.Context, key string, n int, fn func(Item)) error {
+// eachNewest calls fn with each of the newest n entries of a list, newest
+// first.
+func (s *Service) eachNewest(ctx context.Context, key string, n int, fn func(raw string)) error {
 	for off := int64(0); off < int64(n); off += scanPage {
 		stop := min(off+scanPage, int64(n)) - 1
 		raws, err := rdb.Range(ctx, s.rdb, key, off, stop)
@@ -95,13 +75,77 @@ func (s *Service) eachNewest(ctx context.Context, key string, n int, fn func(Ite
 			return err
 		}
 		for _, raw := range raws {
-			if it, err := decodeItem(raw); err == nil {
-				fn(it)
-			}
+			fn(raw)
 		}
 		if int64(len(raws)) < stop-off+1 {
 			return nil
 		}
 	}
 	return nil
+}
+
+// grouper counts stored entries by signature. It needs only an entry's
+// error and failed_at, so it reads entries on decodeItem's fast path
+// without decoding their other fields, and computes each distinct error
+// text's signature once. Entries off the fast path are decoded in full,
+// so the entries counted are exactly those decodeItem accepts.
+type grouper struct {
+	byID         map[string]*group
+	sigOf        map[string]string // the signature of each decoded error text met
+	sigOfEscaped map[string]string // the same, keyed by the stored form, for texts stored with escapes
+	dec          entryDecoder
+}
+
+// group is a Group under way: its sample stays as stored until the end.
+type group struct {
+	Group
+	sample wireToken
+}
+
+func (gs *grouper) add(raw string) {
+	var errText wireToken
+	var at time.Time
+	if e, ok := gs.dec.scan(raw); ok {
+		errText, at = e.tokens[wError], e.failedAt
+	} else if it, err := decodeItem(raw); err == nil {
+		errText, at = wireToken{s: it.Error}, it.FailedAt // decoded: needs no unquoting
+	} else {
+		return // malformed
+	}
+	if gs.byID == nil {
+		gs.byID, gs.sigOf, gs.sigOfEscaped = map[string]*group{}, map[string]string{}, map[string]string{}
+	}
+	// Two texts stored alike decode alike. A text stored without escapes
+	// is its own decoded form; an escaped one is looked up as stored.
+	sigOf := gs.sigOf
+	if errText.esc {
+		sigOf = gs.sigOfEscaped
+	}
+	sig, ok := sigOf[errText.s]
+	if !ok {
+		sig = Signature(errText.text())
+		sigOf[errText.s] = sig
+	}
+	g := gs.byID[sig]
+	if g == nil {
+		g = &group{Group: Group{Signature: sig, Newest: at, Oldest: at}, sample: errText}
+		gs.byID[sig] = g
+	}
+	g.Count++
+	if at.After(g.Newest) {
+		g.Newest, g.sample = at, errText
+	}
+	if at.Before(g.Oldest) {
+		g.Oldest = at
+	}
+}
+
+// done returns the groups, unsorted, their samples decoded.
+func (gs *grouper) done() []Group {
+	out := make([]Group, 0, len(gs.byID))
+	for _, g := range gs.byID {
+		g.Sample = g.sample.text()
+		out = append(out, g.Group)
+	}
+	return out
 }

@@ -242,8 +242,13 @@ func ownKeys(data []byte) bool {
 	return true
 }
 
-// decodeItem decodes one stored entry and remembers it as stored.
+// decodeItem decodes one stored entry and remembers it as stored. Entries
+// of the usual shape take the fast path (decode.go); the others, and the
+// malformed, Item.UnmarshalJSON.
 func decodeItem(raw string) (Item, error) {
+	if e, ok := scanEntry(raw); ok {
+		return e.item(raw), nil
+	}
 	var it Item
 	err := it.UnmarshalJSON([]byte(raw))
 	it.raw = raw

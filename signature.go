@@ -39,7 +39,7 @@ func Signature(errText string) string {
 	// has something all its matches need, which most error texts lack.
 	s := cutUTF8(errText, signatureScan)
 	if strings.Contains(s, "://") {
-		s = sigURL.ReplaceAllStringFunc(s, normalizeURL)
+		s = replaceURLs(s)
 	}
 	if strings.ContainsAny(s, `"'`) {
 		s = sigQuoted.ReplaceAllStringFunc(s, func(q string) string {
@@ -53,7 +53,7 @@ func Signature(errText string) string {
 		s = sigUUID.ReplaceAllString(s, "<uuid>")
 		s = sigTime.ReplaceAllString(s, "<time>")
 	}
-	if strings.ContainsAny(s, ".[") {
+	if mayHaveIP(s) {
 		s = sigIP.ReplaceAllString(s, "<ip>")
 	}
 	if hasUnit(s) {
@@ -140,15 +140,19 @@ var (
 func normalizeURL(u string) string {
 	base := strings.TrimRight(u, ".,;:!?)]}")
 	u, trail := base, u[len(base):]
-	m := sigHost.FindStringSubmatch(u)
-	if m == nil {
-		return u + trail
+	// u is scheme://host[rest], as sigHost reads it: the scheme has no
+	// ':', and the host ends at the first '/', '?' or '#'.
+	i := strings.Index(u, "://") + len("://")
+	j := i + strings.IndexAny(u[i:], "/?#")
+	if j < i {
+		j = len(u)
 	}
+	m := [4]string{u, u[:i], u[i:j], u[j:]}
 	host := m[2]
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
 		host = host[:i] + ":<port>"
 	}
-	if sigIP.MatchString(host) {
+	if mayHaveIP(host) && sigIP.MatchString(host) {
 		host = "<ip>"
 	}
 	rest := ""
@@ -156,6 +160,77 @@ func normalizeURL(u string) string {
 		rest = "/<path>"
 	}
 	return m[1] + host + rest + trail
+}
+
+// replaceURLs is sigURL.ReplaceAllStringFunc(s, normalizeURL).
+func replaceURLs(s string) string {
+	var b strings.Builder
+	last := 0
+	for _, loc := range urls(s) {
+		b.WriteString(s[last:loc[0]])
+		b.WriteString(normalizeURL(s[loc[0]:loc[1]]))
+		last = loc[1]
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// urls returns where sigURL matches s, as sigURL.FindAllStringIndex does,
+// without a regexp's backtracking at every byte. A match is a scheme ([a-zA-Z][a-zA-Z0-9+.-]*
+// starting a word), "://", at least one byte that is not space, a quote,
+// '<', '>', '/', '?' or '#', and then the bytes up to a space, a quote,
+// '<' or '>'.
+func urls(s string) (locs [][]int) {
+	for end := 0; ; {
+		k := strings.Index(s[end:], "://")
+		if k < 0 {
+			return locs
+		}
+		colon := end + k
+		start := -1
+		for p := colon - 1; p >= end && isSchemeByte(s[p]); p-- {
+			if isLetter(s[p]) && (p == 0 || !isWordByte(s[p-1]) && !isDigit(s[p-1])) {
+				start = p // the leftmost start wins
+			}
+		}
+		host := colon + len("://")
+		if start < 0 || host >= len(s) || urlStop(s[host]) || strings.IndexByte("/?#", s[host]) >= 0 {
+			end = colon + 1
+			continue
+		}
+		stop := host
+		for stop < len(s) && !urlStop(s[stop]) {
+			stop++
+		}
+		locs = append(locs, []int{start, stop})
+		end = stop
+	}
+}
+
+func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+func isSchemeByte(c byte) bool { return isLetter(c) || isDigit(c) || c == '+' || c == '.' || c == '-' }
+
+// urlStop reports whether c ends a URL: \s, a quote, '<' or '>'.
+func urlStop(c byte) bool { return strings.IndexByte(" \t\n\f\r\"'<>", c) >= 0 }
+
+// mayHaveIP reports whether s has what every sigIP match needs: a '[' or
+// a digit, a dot and a digit.
+func mayHaveIP(s string) bool {
+	if strings.IndexByte(s, '[') >= 0 {
+		return true
+	}
+	for i := strings.IndexByte(s, '.'); i >= 0 && i+1 < len(s); {
+		if i > 0 && isDigit(s[i-1]) && isDigit(s[i+1]) {
+			return true
+		}
+		j := strings.IndexByte(s[i+1:], '.')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
 }
 
 // replaceHex replaces hex ids of 8 or more digits, with at least one digit

@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +175,47 @@ func BenchmarkSignatureHostile(b *testing.B) {
 	s := strings.Repeat(": 503 ", (64<<10)/len(": 503 "))
 	for b.Loop() {
 		Signature(s)
+	}
+}
+
+// FuzzSignatureScanners: the hand-written scanners that spare Signature
+// its costliest regexps agree with them: urls with sigURL, mayHaveIP with
+// sigIP's needs, and normalizeURL's split with sigHost.
+func FuzzSignatureScanners(f *testing.F) {
+	for _, s := range []string{"GET https://shop.example/p/1: 503", "x_http://a", "_a://b", "1a://b", "a.b+c-d://h/p", "http://", "http:///x", "a://b://c d://e",
+		"\xffhttp://\xff/\"", "http://a?b#c", "a://)", "h://a.", "ws://[::1]:80/x", "1.2.3.4", "a.1", "1.a", "[", "http://10.0.0.1:8080/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := sigURL.FindAllStringIndex(s, -1)
+		if got := urls(s); len(got) != len(want) || len(got) > 0 && !reflect.DeepEqual(got, want) {
+			t.Fatalf("urls(%q) = %v, sigURL finds %v", s, got, want)
+		}
+		if got, want := replaceURLs(s), sigURL.ReplaceAllStringFunc(s, normalizeURL); got != want {
+			t.Fatalf("replaceURLs(%q) = %q, want %q", s, got, want)
+		}
+		if sigIP.MatchString(s) && !mayHaveIP(s) {
+			t.Fatalf("mayHaveIP(%q) is false, but sigIP matches", s)
+		}
+		for _, loc := range want {
+			u := strings.TrimRight(s[loc[0]:loc[1]], ".,;:!?)]}")
+			m := sigHost.FindStringSubmatch(u)
+			i := strings.Index(u, "://") + 3
+			j := i + strings.IndexAny(u[i:], "/?#")
+			if j < i {
+				j = len(u)
+			}
+			if m == nil || m[1] != u[:i] || m[2] != u[i:j] || m[3] != u[j:] {
+				t.Fatalf("%q splits as %q %q %q; sigHost says %q", u, u[:i], u[i:j], u[j:], m)
+			}
+		}
+	})
+}
+
+// BenchmarkSignatureURL: a typical error text, of the kind the groups
+// route meets thousands of.
+func BenchmarkSignatureURL(b *testing.B) {
+	for b.Loop() {
+		Signature("GET https://shop.example/p/12345: 503")
 	}
 }

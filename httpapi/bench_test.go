@@ -40,7 +40,8 @@ func benchRedis(b *testing.B, fill func(pipe redis.Pipeliner)) *redis.Client {
 // BenchmarkDashboard renders the dashboard over N = 100,000 scrape
 // failures on a real Redis (DLQ_TEST_REDIS_ADDR, database 13), beside
 // GET /dlq/scrape?limit=100 (the JSON list of the same 100 rows) and
-// GET /dlq/scrape/groups (the causes of the newest 5,000).
+// GET /dlq/scrape/groups (the causes of the newest 5,000) and
+// GET /dlq/scrape/count?error=p/1 (a walk of the whole list).
 //
 //	DLQ_TEST_REDIS_ADDR=127.0.0.1:6390 go test -run '^$' -bench Dashboard -benchmem ./httpapi/
 func BenchmarkDashboard(b *testing.B) {
@@ -51,7 +52,7 @@ func BenchmarkDashboard(b *testing.B) {
 		}
 	})
 	h := httpapi.New(dlq.New(c))
-	for _, target := range []string{"/dlq/", "/dlq/scrape?limit=100", "/dlq/scrape/groups"} {
+	for _, target := range []string{"/dlq/", "/dlq/scrape?limit=100", "/dlq/scrape/groups", "/dlq/scrape/count?error=p/1"} {
 		b.Run(target, func(b *testing.B) {
 			for b.Loop() {
 				rec := httptest.NewRecorder()
@@ -75,6 +76,31 @@ func BenchmarkDashboardHostile(b *testing.B) {
 	c := benchRedis(b, func(pipe redis.Pipeliner) {
 		for i := range 100 {
 			raw, _ := json.Marshal(map[string]any{"id": fmt.Sprint("h-", i), "source_id": "s", "job_id": nil, "error": hostile,
+				"failed_at": "2026-11-26T21:43:52+00:00", "retry_count": 0, "dlq_type": "scrape"})
+			pipe.LPush(context.Background(), dlq.ScrapeKey, raw)
+		}
+	})
+	h := httpapi.New(dlq.New(c))
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/dlq/", nil))
+		if rec.Code != 200 {
+			b.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// BenchmarkDashboardHostileDistinct is BenchmarkDashboardHostile with 100
+// different texts (each its own number first), so that no entry's error
+// is the one before it: dlq compares a run of one error text instead of
+// reading it again, which this leaves no room for.
+//
+//	DLQ_TEST_REDIS_ADDR=127.0.0.1:6390 go test -run '^$' -bench DashboardHostileDistinct -benchmem ./httpapi/
+func BenchmarkDashboardHostileDistinct(b *testing.B) {
+	hostile := strings.Repeat(`": 503 "`, (64<<10)/8-1)
+	c := benchRedis(b, func(pipe redis.Pipeliner) {
+		for i := range 100 {
+			raw, _ := json.Marshal(map[string]any{"id": fmt.Sprint("h-", i), "source_id": "s", "job_id": nil, "error": fmt.Sprintf("%03d ", i) + hostile,
 				"failed_at": "2026-11-26T21:43:52+00:00", "retry_count": 0, "dlq_type": "scrape"})
 			pipe.LPush(context.Background(), dlq.ScrapeKey, raw)
 		}

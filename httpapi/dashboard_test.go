@@ -161,3 +161,26 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 		}
 	})
 }
+
+// The page shows at most 8 KiB of an error, and says the entry's size when
+// it cuts one; the JSON list serves it whole (under 64 KiB).
+func TestDashboardCutsLongErrors(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		long := strings.Repeat("<x> & ", 5<<10) // 30 KiB, escaped on the page
+		pushErrs(t, e.svc, long, "short one")
+		h := httpapi.New(e.svc)
+		code, page := getPage(t, h, "/dlq/")
+		if code != 200 || strings.Count(page, "shown cut: the entry is") != 1 {
+			t.Fatalf("page: %d, %d cut notes", code, strings.Count(page, "shown cut: the entry is"))
+		}
+		// The row's 8 KiB, its folded first line, and the cause's 200
+		// runes a few times: far from the 5,120 units of the whole text.
+		if n := strings.Count(page, "&lt;x&gt; &amp; "); n < (8<<10)/6 || n > 2000 {
+			t.Errorf("the page shows %d copies of the 6-byte unit, want the first 8 KiB", n)
+		}
+		r := send(h, "GET", "/dlq/scrape?limit=2", "", "")
+		if !strings.Contains(string(r.body), `"error":"`+long+`"`) || strings.Contains(string(r.body), "truncated") {
+			t.Errorf("the JSON list does not serve the error whole: %.200s", r.body)
+		}
+	})
+}

@@ -32,14 +32,27 @@ const (
 type served struct {
 	dlq.Item
 	cut  bool
-	size int // bytes of the full JSON form, when cut
+	size int // bytes of the full JSON form
 }
 
-// serve applies the cuts to an item. full is its full JSON form.
+// serve applies the cuts to an item, and returns its JSON form as served.
 func serve(it dlq.Item) (served, []byte) {
-	full, _ := it.MarshalJSON() // never fails
-	if len(it.Error) <= MaxErrorBytes && len(full) <= MaxItemBytes {
-		return served{Item: it}, full
+	s := cutItem(it, nil)
+	b, _ := s.Item.MarshalJSON() // never fails
+	if !s.cut {
+		return s, b
+	}
+	b = append(b[:len(b)-1], `,"truncated":true,"size":`...)
+	b = strconv.AppendInt(b, int64(s.size), 10)
+	return s, append(b, '}')
+}
+
+// cutItem applies the cuts to an item without encoding its error text.
+// m, when not nil, remembers the last error text measured.
+func cutItem(it dlq.Item, m *measurer) served {
+	size := m.jsonSize(it)
+	if len(it.Error) <= MaxErrorBytes && size <= MaxItemBytes {
+		return served{Item: it, size: size}
 	}
 	c := dlq.Item{
 		ID: cutText(it.ID, maxFieldBytes), SourceID: cutText(it.SourceID, maxFieldBytes),
@@ -50,11 +63,66 @@ func serve(it dlq.Item) (served, []byte) {
 		job := cutText(*it.JobID, maxFieldBytes)
 		c.JobID = &job
 	}
-	b, _ := c.MarshalJSON()
-	b = append(b[:len(b)-1], `,"truncated":true,"size":`...)
-	b = strconv.AppendInt(b, int64(len(full)), 10)
-	return served{Item: c, cut: true, size: len(full)}, append(b, '}')
+	return served{Item: c, cut: true, size: size}
 }
+
+// jsonSize is len(it.MarshalJSON()), without writing out the error text,
+// which is most of a big item. (Its other parts, unknown keys included,
+// are encoded: only dlq sees them.)
+func jsonSize(it dlq.Item) int { return (*measurer)(nil).jsonSize(it) }
+
+// measurer is jsonSize remembering the last error text it measured: the
+// rows of a page often share one (dlq hands out one string for a run of
+// entries with the same error).
+type measurer struct {
+	text string
+	n    int
+}
+
+func (m *measurer) jsonSize(it dlq.Item) int {
+	text := it.Error
+	it.Error = ""
+	b, _ := it.MarshalJSON()
+	if m == nil {
+		return len(b) + jsonStringLen(text) - len(`""`)
+	}
+	if text != m.text || m.n == 0 {
+		m.text, m.n = text, jsonStringLen(text)
+	}
+	return len(b) + m.n - len(`""`)
+}
+
+// jsonStringLen is the length of s written as a JSON string by
+// dlq.Item.MarshalJSON: quotes; \" \\ \n \r \t; other control bytes,
+// invalid UTF-8 bytes, U+2028 and U+2029 as \uXXXX.
+func jsonStringLen(s string) int {
+	n := len(s) + 2
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			n += int(jsonEscapeExtra[c])
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			n += 5
+		case r == '\u2028' || r == '\u2029':
+			n += 3
+		}
+		i += size
+	}
+	return n
+}
+
+// jsonEscapeExtra is how many bytes the escape of an ASCII byte adds.
+var jsonEscapeExtra = func() (t [utf8.RuneSelf]byte) {
+	for c := range ' ' {
+		t[c] = 5 // \u00XX
+	}
+	t['"'], t['\\'], t['\n'], t['\r'], t['\t'] = 1, 1, 1, 1, 1
+	return t
+}()
 
 // appendItem appends an item's served JSON form.
 func appendItem(dst []byte, it dlq.Item) []byte {
