@@ -128,8 +128,8 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, retr
 // that no call keeps Redis busy for long: LREM from the nearer end
 // compares about as many entries as lie between that end and the target.
 const (
-	removeBudget = 200_000
-	removeBatch  = 256
+	removeBudget = 100_000
+	removeBatch  = 128
 )
 
 // deleteEach removes targets in script calls of bounded work.

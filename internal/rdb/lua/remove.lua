@@ -1,8 +1,9 @@
 -- remove.lua removes exact entries, each from the end nearer to where it
--- was seen, skipping entries with a live claim. It writes only with LREM
--- and HDEL, which Redis runs even when it is out of memory. The claims hash
--- is looked into only when it exists: without claims, each entry costs one
--- LREM.
+-- was seen, skipping entries with a live claim. It writes only with LREM,
+-- LTRIM and HDEL, which Redis runs even when it is out of memory. The
+-- claims hash is looked into only when it exists: without claims, each
+-- entry costs one LREM, and entries that are the list's last ones cost one
+-- LTRIM together.
 -- KEYS[1] the list, KEYS[2] the claims hash, KEYS[3] (optional) a counter
 -- to add the removed entries to (the evicted counter, for age evictions)
 -- ARGV[1] the clock's shift in ms (0; see clock in lib.lua), then triples:
@@ -15,7 +16,27 @@ local now = clock(ARGV[1])
 local n = redis.call('LLEN', KEYS[1])
 local claims = redis.call('EXISTS', KEYS[2]) == 1
 local out, removed = {}, 0
-for j = 2, #ARGV, 3 do
+local k = (#ARGV - 1) / 3
+
+-- Fast path: the entries are exactly the list's last k, oldest first (a
+-- walk removing everything it reads at the tail). One LRANGE checks them,
+-- one LTRIM removes them: no LREM per entry.
+if not claims and k > 0 and k <= n then
+  local tail = redis.call('LRANGE', KEYS[1], -k, -1)
+  local same = #tail == k
+  for j = 1, k do
+    if not same then break end
+    same = ARGV[3 * j] == tail[k - j + 1]
+  end
+  if same then
+    redis.call('LTRIM', KEYS[1], 0, -(k + 1))
+    for j = 1, k do out[j] = '1' end
+    removed = k
+    k = 0 -- nothing left for the loop below
+  end
+end
+
+for j = 2, 1 + 3 * k, 3 do
   local id, e, i = ARGV[j], ARGV[j + 1], tonumber(ARGV[j + 2])
   if claims and id ~= '' and live_claim(KEYS[2], id, now) then
     out[#out + 1] = 'c'
