@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 )
 
 // #1: a failed retry leaves the entry where it was, so the cap still
@@ -556,6 +557,50 @@ func TestRunSweepsNamedKinds(t *testing.T) {
 		}
 		if n, _ := e.Client.LLen(context.Background(), e.kind.Key()).Result(); n != 4 {
 			t.Fatalf("Run left %d entries of %s, want 4", n, e.kind)
+		}
+	})
+}
+
+// Pop at either end of the list, where it takes its shortest way, judges
+// claims as everywhere else: a live claim stops it, an expired one is
+// dropped with the entry, and entries of other programs at the ends do not
+// hide ours.
+func TestPopAtTheEndsJudgesClaims(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		ks := e.kind.keys()
+		oldest := push(t, e, e.kind, "oldest")
+		middle := push(t, e, e.kind, "middle")
+		newest := push(t, e, e.kind, "newest")
+		const expired, live = "1000:gone", "4102444800000:held" // 1970 and 2100
+		for id, c := range map[string]string{oldest.ID: expired, newest.ID: live} {
+			if err := e.Client.HSet(ctx, ks.Claims, id, c).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.svc.Pop(ctx, e.kind, newest.ID); !errors.Is(err, ErrClaimed) {
+			t.Fatalf("Pop of the newest entry under a live claim: %v", err)
+		}
+		if it, err := e.svc.Pop(ctx, e.kind, oldest.ID); err != nil || it.ID != oldest.ID {
+			t.Fatalf("Pop of the oldest entry under an expired claim = %q, %v", it.ID, err)
+		}
+		if it, err := e.svc.Pop(ctx, e.kind, newest.ID, Force()); err != nil || it.ID != newest.ID {
+			t.Fatalf("forced Pop of the newest entry = %q, %v", it.ID, err)
+		}
+		if n, _ := e.Client.HLen(ctx, ks.Claims).Result(); n != 0 {
+			t.Fatalf("%d claims left after their entries were popped", n)
+		}
+		// Another program's entries at both ends.
+		for _, push := range []func(context.Context, string, ...any) *redis.IntCmd{e.Client.LPush, e.Client.RPush} {
+			if err := push(ctx, ks.List, `{"id":"py","error":"x"}`).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if it, err := e.svc.Pop(ctx, e.kind, middle.ID); err != nil || it.ID != middle.ID {
+			t.Fatalf("Pop between others' entries = %q, %v", it.ID, err)
+		}
+		if raws := rawList(t, e, e.kind); len(raws) != 2 {
+			t.Fatalf("list = %q, want the two others' entries", raws)
 		}
 	})
 }

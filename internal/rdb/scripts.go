@@ -2,12 +2,15 @@ package rdb
 
 import (
 	_ "embed"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // Each script lives in lua/ with a header naming its KEYS and ARGV, and is
-// sent with lua/lib.lua in front. Every key a script names belongs to one
+// sent with lua/lib.lua in front, or in the place of a line --[[lib]]: a
+// script's common case can run before the library's functions are defined,
+// which costs about as much as a command. Every key a script names belongs to one
 // kind, so each call stays in one Redis Cluster slot, and scripts name only
 // the keys they use.
 var (
@@ -47,4 +50,10 @@ var (
 	trimScript = newScript(trimLua)
 )
 
-func newScript(src string) *redis.Script { return redis.NewScript(libLua + src) }
+func newScript(src string) *redis.Script {
+	const mark = "\n--[[lib]]\n"
+	if before, after, ok := strings.Cut(src, mark); ok {
+		return redis.NewScript(before + "\n" + libLua + after)
+	}
+	return redis.NewScript(libLua + src)
+}

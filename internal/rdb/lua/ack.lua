@@ -10,5 +10,4 @@ if c and string.match(c, '^%d+:(.*)$') == ARGV[2] then
   held = 1
   redis.call('HDEL', KEYS[2], ARGV[1])
 end
-local n = redis.call('LLEN', KEYS[1])
-return {redis.call('LREM', KEYS[1], sign(tonumber(ARGV[4]), n), ARGV[3]), held}
+return {redis.call('LREM', KEYS[1], sign(tonumber(ARGV[4])), ARGV[3]), held}

@@ -12,8 +12,8 @@ local c = live_claim(KEYS[2], id, now)
 -- A claim of this very token is this call sent again (a client retry after
 -- a lost reply): go on as the first run did.
 if c and string.match(c, '^%d+:(.*)$') ~= ARGV[5] then return {'claimed', c} end
-local e, i = find(KEYS[1], id, ts, ARGV[6], ARGV[7])
+local e, p = find(KEYS[1], id, ts, ARGV[6], ARGV[7])
 if not e then return {'missing'} end
 local deadline = now + tonumber(ARGV[4])
 redis.call('HSET', KEYS[2], id, deadline .. ':' .. ARGV[5])
-return {'ok', e, i, deadline}
+return {'ok', e, p, deadline}

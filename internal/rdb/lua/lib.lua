@@ -1,4 +1,5 @@
--- lib.lua: helpers prepended to every script of the package (scripts.go).
+-- lib.lua: helpers put in front of every script of the package, or where
+-- the script has a line --[[lib]] (scripts.go).
 -- It touches no keys of its own; the scripts pass theirs in.
 
 -- ts_of returns the unix milliseconds carried by the UUIDv7 id at the start
@@ -52,10 +53,11 @@ local function position(i, n)
   return i - n
 end
 
--- sign is the LREM count that scans from the end nearer to position i of a
--- list of n entries: 1 from the head, -1 from the tail.
-local function sign(i, n)
-  if head_index(i, n) * 2 < n then return 1 end
+-- sign is the LREM count that scans from the end position p is named
+-- from: 1 from the head, -1 from the tail. (Any count of magnitude 1
+-- removes the entry; the right one finds it without a long scan.)
+local function sign(p)
+  if p >= 0 then return 1 end
   return -1
 end
 
@@ -75,16 +77,36 @@ local function find_near(key, e, i, n)
   return nil
 end
 
+-- around returns the first entry within w of position p (named from the
+-- head, or from the tail if negative) that starts with prefix, and its
+-- position, named from the same end as p; or nil.
+local function around(key, prefix, p, w)
+  local a, b = math.max(0, p - w), p + w
+  if p < 0 then a, b = p - w, math.min(-1, p + w) end
+  local got = redis.call('LRANGE', key, a, b)
+  for j = 1, #got do
+    if string.sub(got[j], 1, #prefix) == prefix then
+      if p < 0 then return got[j], b - (#got - j) end
+      return got[j], a + j - 1
+    end
+  end
+  return nil
+end
+
 -- locate finds the entry this library wrote with the given id, whose UUIDv7
--- carries time ts, without reading the list: a binary search on the ids'
--- times (the list is in push order, newest first) and a look at the window
--- around the place found. It returns the entry, its index and the list's
--- length, or nil when the entry is not where its time says (the caller
--- then scans).
-local function locate(key, id, ts)
-  local n = redis.call('LLEN', key)
-  if n == 0 then return nil end
+-- carries time ts, without reading the list: a look at both ends first (a
+-- pop of the newest or the oldest entry costs one or two LINDEX), then a
+-- binary search on the ids' times (the list is in push order, newest first)
+-- and a look at the windows around the place found. It returns the entry
+-- and its position (see above), or nil when the entry is not where its time
+-- says (the caller then scans). head and tail are the list's first and last
+-- entries if the caller read them already (false: the list is empty), nil
+-- if not.
+local function locate(key, id, ts, head, tail)
   local prefix = '{"id":"' .. id .. '"'
+  if head == nil then head = redis.call('LINDEX', key, 0) end
+  if not head then return nil end
+  if string.sub(head, 1, #prefix) == prefix then return head, 0 end
   local probed = {} -- index -> entry (false past the end), read once
   local function get(i)
     local e = probed[i]
@@ -111,35 +133,35 @@ local function locate(key, id, ts)
     end
     return nil
   end
-  local pos
-  local head = at(0)
-  if head and ts >= head then pos = 0 end
-  if not pos then
-    local tail = ts_of(get(n - 1))
-    if tail and ts <= tail then pos = n - 1 end
+  probed[0] = head
+  local p -- where to look: a position
+  local t = at(0)
+  if t and ts >= t then p = 0 end
+  if not p then
+    if tail == nil then tail = redis.call('LINDEX', key, -1) end
+    if tail and string.sub(tail, 1, #prefix) == prefix then return tail, -1 end
+    t = ts_of(tail)
+    if t and ts <= t then p = -1 end
   end
-  if not pos then
+  if not p then
+    local n = redis.call('LLEN', key)
     local lo, hi = 0, n - 1
     while lo < hi do
       local mid = math.floor((lo + hi) / 2)
-      local t = at(mid)
+      t = at(mid)
       if not t then return nil end
       if t > ts then lo = mid + 1 else hi = mid end
     end
-    pos = lo
+    p = position(lo, n)
+    local e = get(lo)
+    if e and string.sub(e, 1, #prefix) == prefix then return e, p end
   end
-  -- It is usually right there (the newest or oldest entry, or ids a
-  -- millisecond apart or more): check before reading the window. Then the
-  -- window, then a wider one: entries pushed by a process whose clock is
-  -- off by a little sit a little away from their time's place.
-  local e = get(pos)
-  if e and string.sub(e, 1, #prefix) == prefix then return e, pos, n end
+  -- Not right there: the window, then a wider one. Entries pushed by a
+  -- process whose clock is off by a little, or in the same millisecond as
+  -- others, sit a little away from their time's place.
   for _, w in ipairs({window, 16 * window}) do
-    local a = math.max(0, pos - w)
-    local got = redis.call('LRANGE', key, a, math.min(n - 1, pos + w))
-    for j = 1, #got do
-      if string.sub(got[j], 1, #prefix) == prefix then return got[j], a + j - 1, n end
-    end
+    local e, q = around(key, prefix, p, w)
+    if e then return e, q end
   end
   return nil
 end
@@ -150,16 +172,19 @@ end
 -- within drift of its place is gone.
 local drift = 2048
 
--- find returns the entry to act on, its position (from the nearer end)
--- and the list's length: the exact entry raw if given (checked near the
--- position hint, else with LPOS from that end), or the entry with this id
--- found by locate.
-local function find(key, id, ts, raw, hint)
+-- find returns the entry to act on and its position (see above): the exact
+-- entry raw if given (checked at the position hint, else with LPOS from
+-- that end), or the entry with this id found by locate (given head and
+-- tail, as locate takes them).
+local function find(key, id, ts, raw, hint, head, tail)
   if raw == '' then
     if ts < 0 then return nil end
-    local e, i, n = locate(key, id, ts)
-    if not e then return nil end
-    return e, position(i, n), n
+    return locate(key, id, ts, head, tail)
+  end
+  if hint ~= '' then
+    -- Where it was seen: one LINDEX, without reading the length.
+    local p = tonumber(hint)
+    if redis.call('LINDEX', key, p) == raw then return raw, p end
   end
   local n = redis.call('LLEN', key)
   if n == 0 then return nil end
@@ -167,17 +192,14 @@ local function find(key, id, ts, raw, hint)
   if hint == '' then
     i = redis.call('LPOS', key, raw)
   else
-    -- Where it was seen; else, near an end, LPOS from that end (it compares
-    -- in C, without copying entries into the script; it answers an index
-    -- from the head); else the window around it; else LPOS.
+    -- Near an end, LPOS from that end (it compares in C, without copying
+    -- entries into the script; it answers an index from the head); else
+    -- the window around it; else LPOS.
     local p = tonumber(hint)
-    local h = head_index(p, n)
-    if redis.call('LINDEX', key, h) == raw then
-      i = h
-    elseif p < 0 and -p <= 4 * drift then
+    if p < 0 and -p <= 4 * drift then
       i = redis.call('LPOS', key, raw, 'RANK', -1, 'MAXLEN', -p + drift)
     else
-      i = find_near(key, raw, h, n)
+      i = find_near(key, raw, head_index(p, n), n)
       if not i and p < 0 then
         i = redis.call('LPOS', key, raw, 'RANK', -1, 'MAXLEN', -p + drift)
       elseif not i then
@@ -185,6 +207,6 @@ local function find(key, id, ts, raw, hint)
       end
     end
   end
-  if i then return raw, position(i, n), n end
+  if i then return raw, position(i, n) end
   return nil
 end

@@ -12,16 +12,15 @@
 -- Returns {results, counter error}: results has one character per entry,
 -- "1" removed, "0" gone already, "c" claimed; counter error is "" or the
 -- error of the counter's INCRBY (the removals stand).
-local now = clock(ARGV[1])
-local n = redis.call('LLEN', KEYS[1])
 local claims = redis.call('EXISTS', KEYS[2]) == 1
+local now = claims and clock(ARGV[1])
 local out, removed = {}, 0
 local k = (#ARGV - 1) / 3
 
 -- Fast path: the entries are exactly the list's last k, oldest first (a
 -- walk removing everything it reads at the tail). One LRANGE checks them,
 -- one LTRIM removes them: no LREM per entry.
-if not claims and k > 0 and k <= n then
+if not claims and k > 0 then
   local tail = redis.call('LRANGE', KEYS[1], -k, -1)
   local same = #tail == k
   for j = 1, k do
@@ -40,10 +39,9 @@ for j = 2, 1 + 3 * k, 3 do
   local id, e, i = ARGV[j], ARGV[j + 1], tonumber(ARGV[j + 2])
   if claims and id ~= '' and live_claim(KEYS[2], id, now) then
     out[#out + 1] = 'c'
-  elseif redis.call('LREM', KEYS[1], sign(i, n), e) > 0 then
+  elseif redis.call('LREM', KEYS[1], sign(i), e) > 0 then
     out[#out + 1] = '1'
     removed = removed + 1
-    n = n - 1
     if claims and id ~= '' then redis.call('HDEL', KEYS[2], id) end
   else
     out[#out + 1] = '0'
