@@ -604,3 +604,39 @@ func TestPopAtTheEndsJudgesClaims(t *testing.T) {
 		}
 	})
 }
+
+// List and Find mark the entries with a live claim, and only those, with
+// the claim's deadline.
+func TestListAndFindMarkLiveClaims(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		items := fillKind(t, e, 6, func(i int) string { return fmt.Sprint("failure ", i) })
+		const liveMs = int64(4102444800000) // 2100
+		live, expired := items[1].ID, items[4].ID
+		if err := e.Client.HSet(ctx, e.kind.keys().Claims, live, fmt.Sprint(liveMs, ":a"), expired, "1000:b").Err(); err != nil {
+			t.Fatal(err)
+		}
+		want := time.UnixMilli(liveMs).UTC()
+		check := func(how string, got []Item) {
+			t.Helper()
+			if len(got) != len(items) {
+				t.Fatalf("%s: %d items, want %d", how, len(got), len(items))
+			}
+			for _, it := range got {
+				if it.ID == live {
+					if !it.InFlight || !it.ClaimedUntil.Equal(want) {
+						t.Errorf("%s: the claimed entry: in flight %v until %v, want until %v", how, it.InFlight, it.ClaimedUntil, want)
+					}
+				} else if it.InFlight || !it.ClaimedUntil.IsZero() {
+					t.Errorf("%s: %s (expired claim: %v) is in flight until %v", how, it.ID, it.ID == expired, it.ClaimedUntil)
+				}
+			}
+		}
+		check("List", mustList(t, e))
+		page, err := e.svc.Find(ctx, e.kind, Query{Filter: Filter{ErrorContains: "failure"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("Find", page.Items)
+	})
+}

@@ -135,7 +135,7 @@ func (s *Service) List(ctx context.Context, kind Kind, limit int) ([]Item, error
 		return nil, err
 	}
 	ks := kind.keys()
-	raws, err := rdb.Range(ctx, s.rdb, ks.List, 0, int64(n-1))
+	raws, claims, err := rdb.RangeClaims(ctx, s.rdb, ks, 0, int64(n-1))
 	if err != nil {
 		return nil, opError("list", kind, err)
 	}
@@ -148,23 +148,25 @@ func (s *Service) List(ctx context.Context, kind Kind, limit int) ([]Item, error
 		}
 		items = append(items, it)
 	}
-	if err := s.markClaims(ctx, ks, items); err != nil {
-		return nil, opError("list", kind, err)
+	if claims > 0 {
+		if err := s.markClaims(ctx, ks, items); err != nil {
+			return nil, opError("list", kind, err)
+		}
 	}
 	return items, nil
 }
 
 // markClaims sets InFlight and ClaimedUntil on the items that have a live
-// claim. It reads the claims hash only when it is not empty.
+// claim, reading the claims of those items only (one round trip).
 func (s *Service) markClaims(ctx context.Context, ks rdb.Keys, items []Item) error {
 	if len(items) == 0 {
 		return nil
 	}
-	n, err := s.rdb.HLen(ctx, ks.Claims).Result()
-	if err != nil || n == 0 {
-		return err
+	ids := make([]string, len(items))
+	for i := range items {
+		ids[i] = items[i].ID
 	}
-	claims, now, err := rdb.Claims(ctx, s.rdb, ks, s.shift())
+	claims, now, err := rdb.ClaimsOf(ctx, s.rdb, ks, ids, s.shift())
 	if err != nil {
 		return err
 	}

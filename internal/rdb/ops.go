@@ -216,6 +216,59 @@ func Range(ctx context.Context, c Client, key string, start, stop int64) ([]stri
 	return out, err
 }
 
+// RangeClaims reads the list's entries start to stop (LRANGE indexes) and
+// the number of claims, in one round trip.
+func RangeClaims(ctx context.Context, c Client, k Keys, start, stop int64) ([]string, int64, error) {
+	var out []string
+	var claims int64
+	err := retry(ctx, func() error {
+		p := c.Pipeline()
+		r := p.LRange(ctx, k.List, start, stop)
+		h := p.HLen(ctx, k.Claims)
+		_, _ = p.Exec(ctx)
+		if err := r.Err(); err != nil {
+			return err
+		}
+		if err := h.Err(); err != nil {
+			return err
+		}
+		out, claims = r.Val(), h.Val()
+		return nil
+	})
+	return out, claims, err
+}
+
+// ClaimsOf returns the claims on the given ids (ids without one are left
+// out) and the Redis server's time plus shift, in one round trip: HMGET of
+// those ids only, whatever the size of the claims hash.
+func ClaimsOf(ctx context.Context, c Client, k Keys, ids []string, shift time.Duration) (map[string]string, time.Time, error) {
+	out := map[string]string{}
+	var now time.Time
+	if len(ids) == 0 {
+		return out, now, nil
+	}
+	err := retry(ctx, func() error {
+		p := c.Pipeline()
+		h := p.HMGet(ctx, k.Claims, ids...)
+		t := p.Time(ctx)
+		_, _ = p.Exec(ctx)
+		if err := h.Err(); err != nil {
+			return err
+		}
+		if err := t.Err(); err != nil {
+			return err
+		}
+		for i, v := range h.Val() {
+			if s, ok := v.(string); ok && i < len(ids) {
+				out[ids[i]] = s
+			}
+		}
+		now = t.Val().Add(shift)
+		return nil
+	})
+	return out, now, err
+}
+
 // LenRange reads a list's length and its entries start to stop (LRANGE
 // indexes) in one round trip.
 func LenRange(ctx context.Context, c Client, key string, start, stop int64) (int64, []string, error) {
