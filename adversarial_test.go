@@ -848,3 +848,91 @@ func TestAdvPushReturnsWhatIsStored(t *testing.T) {
 		}
 	})
 }
+
+// An id is matched by a script on the stored string's start {"id":"<id>",
+// so only canonical UUIDv7 ids may take that way. A 36-byte id that
+// carries a quote (the HTTP API unescapes %22 in a path) and otherwise
+// looked enough like a UUIDv7 matched the start of another program's
+// entry with a shorter id: Pop, Delete and Retry of an id no entry has
+// removed or requeued that entry. (Found by a second adversarial review.)
+func TestAdvCraftedIDMatchesNoOtherEntry(t *testing.T) {
+	const victim = `{"id":"01900000-0000-7abc","k":"xxxxxxxxxxx","source_id":"s","job_id":null,"error":"e","failed_at":"2026-01-02T03:04:05.000000+00:00","retry_count":0,"dlq_type":"x"}`
+	crafted := victim[7:43] // 01900000-0000-7abc","k":"xxxxxxxxxxx
+	if len(crafted) != 36 || victim[43] != '"' {
+		t.Fatal("bad fixture")
+	}
+	for _, op := range []string{"Pop", "Delete", "Retry"} {
+		t.Run(op, func(t *testing.T) {
+			run(t, func(t *testing.T, e *env) {
+				ctx := context.Background()
+				var requeued atomic.Int64
+				withRequeuer(e, RequeueFunc(func(context.Context, Item) error { requeued.Add(1); return nil }))
+				if err := e.Client.LPush(ctx, e.kind.Key(), victim).Err(); err != nil {
+					t.Fatal(err)
+				}
+				var err error
+				switch op {
+				case "Pop":
+					_, err = e.svc.Pop(ctx, e.kind, crafted)
+				case "Delete":
+					err = e.svc.Delete(ctx, e.kind, crafted)
+				case "Retry":
+					_, err = e.svc.Retry(ctx, e.kind, crafted)
+				}
+				if !errors.Is(err, ErrNotFound) {
+					t.Errorf("%s(%q): %v, want ErrNotFound", op, crafted, err)
+				}
+				if raws := rawList(t, e, e.kind); len(raws) != 1 || requeued.Load() != 0 {
+					t.Errorf("%s(%q) left %d entries and requeued %d; want the other entry untouched", op, crafted, len(raws), requeued.Load())
+				}
+				if n, _ := e.Client.HLen(ctx, e.kind.keys().Claims).Result(); n != 0 {
+					t.Errorf("%s(%q) left %d claims", op, crafted, n)
+				}
+			})
+		})
+	}
+}
+
+// A claim script's error during Retry's scan (here a claims key of the
+// wrong type; under OOM, the claim's HSET) is Retry's answer: it was
+// dropped, and Retry answered ErrNotFound for an entry that is there.
+func TestAdvRetryScanReportsTheClaimsError(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		withRequeuer(e, RequeueFunc(func(context.Context, Item) error { return nil }))
+		py := advEntry("", "py", time.Now())
+		id, _ := entryID(py)
+		if err := e.Client.LPush(ctx, e.kind.Key(), py).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Client.Set(ctx, e.kind.keys().Claims, "not a hash", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.svc.Retry(ctx, e.kind, id)
+		if err == nil || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "WRONGTYPE") {
+			t.Errorf("Retry with a broken claims key: %v, want its WRONGTYPE error", err)
+		}
+		if raws := rawList(t, e, e.kind); len(raws) != 1 {
+			t.Errorf("%d entries left, want 1", len(raws))
+		}
+	})
+}
+
+// A claim in a form the library does not write counts as expired, on
+// every backend (gopher-lua, under miniredis, is stricter than Redis' Lua
+// about tonumber(nil)).
+func TestAdvMalformedClaimCountsAsExpired(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		it := push(t, e, e.kind, "x")
+		if err := e.Client.HSet(ctx, e.kind.keys().Claims, it.ID, "junk").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := e.svc.Pop(ctx, e.kind, it.ID); err != nil || got.ID != it.ID {
+			t.Fatalf("Pop under a malformed claim = %q, %v", got.ID, err)
+		}
+		if n, _ := e.Client.HLen(ctx, e.kind.keys().Claims).Result(); n != 0 {
+			t.Errorf("%d claims left", n)
+		}
+	})
+}

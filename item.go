@@ -255,26 +255,37 @@ func decodeItem(raw string) (Item, error) {
 	return it, err
 }
 
-// v7Time returns the unix milliseconds of a UUIDv7 id, or -1 for any other
-// id: Pop and Retry find such entries by a binary search on these times.
+// v7Time returns the unix milliseconds of a UUIDv7 id in its canonical
+// form (36 characters, lowercase hex and dashes, as Push writes it), or -1
+// for any other id: Pop and Retry find entries with such ids by a binary
+// search on these times, matching the stored string's start {"id":"<id>",
+// so an id must not be able to carry a quote into that match. Other ids
+// are found by a scan that compares decoded ids.
 func v7Time(id string) int64 {
-	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[14] != '7' {
+	if len(id) != 36 || id[14] != '7' {
 		return -1
 	}
 	var ms int64
-	for _, c := range id[:8] + id[9:13] {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return -1
+			}
+			continue
+		}
 		var d int64
 		switch {
 		case c >= '0' && c <= '9':
 			d = int64(c - '0')
 		case c >= 'a' && c <= 'f':
 			d = int64(c-'a') + 10
-		case c >= 'A' && c <= 'F':
-			d = int64(c-'A') + 10
 		default:
 			return -1
 		}
-		ms = ms<<4 | d
+		if i < 13 { // the first 48 bits: the time
+			ms = ms<<4 | d
+		}
 	}
 	return ms
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 func TestParseTime(t *testing.T) {
@@ -122,6 +124,30 @@ func TestTruncateError(t *testing.T) {
 		got := truncateError(long)
 		if len(got) > MaxErrorBytes || len(got) < MaxErrorBytes-4 || !utf8.ValidString(got) || !strings.Contains(got, TruncatedMarker) {
 			t.Errorf("truncateError of %d bytes: %d bytes, valid %v", len(long), len(got), utf8.ValidString(got))
+		}
+	}
+}
+
+func TestV7Time(t *testing.T) {
+	id, _ := uuid.NewV7()
+	ms := id.Time()
+	sec, nsec := ms.UnixTime()
+	want := sec*1000 + nsec/1e6
+	for _, tc := range []struct {
+		id   string
+		want int64
+	}{
+		{id.String(), want},
+		{strings.ToUpper(id.String()), -1},           // not as Push writes it
+		{uuid.NewString(), -1},                       // version 4
+		{`01900000-0000-7abc","k":"xxxxxxxxxxx`, -1}, // a quote inside
+		{"01900000-0000-7abc-8000-00000000000", -1},  // 35 characters
+		{"0190000000000-7abc-8000-000000000000", -1}, // a dash misplaced
+		{"01900000-0000-7abc-8000-00000000000g", -1}, // not hex
+		{"01900000-0000-7abc-8000-000000000000", 0x01900000_0000},
+	} {
+		if got := v7Time(tc.id); got != tc.want {
+			t.Errorf("v7Time(%q) = %d, want %d", tc.id, got, tc.want)
 		}
 	}
 }

@@ -65,15 +65,14 @@ func (s *Service) Retry(ctx context.Context, kind Kind, id string) (Item, error)
 		c, err = s.claim(ctx, ks, rdb.Target{ID: id, TS: ts})
 	}
 	if err == nil && c.raw == "" && !c.claimed {
+		var cerr error // a claim's error stops the scan, and is Retry's
 		err = s.scanFor(ctx, ks, id, func(raw string, index int64) bool {
-			var cerr error
 			c, cerr = s.claim(ctx, ks, rdb.Target{ID: id, TS: -1, Raw: raw, Index: index})
-			if cerr != nil {
-				err = cerr
-				return true
-			}
-			return c.raw != "" || c.claimed
+			return cerr != nil || c.raw != "" || c.claimed
 		})
+		if err == nil {
+			err = cerr
+		}
 	}
 	switch {
 	case err != nil:

@@ -128,32 +128,43 @@ func (h *handler) groups(w http.ResponseWriter, r *http.Request) {
 	writeRaw(w, http.StatusOK, appendGroups(nil, gs[:min(len(gs), MaxGroups)]))
 }
 
-// retryItem answers POST /dlq/{kind}/retry-item {"id": "..."}.
-func (h *handler) retryItem(w http.ResponseWriter, r *http.Request) {
-	kind, ok := h.kind(w, r)
-	if !ok || !onlyParams(w, r) {
-		return
+// An action on one entry, named by id; the routes below name the id in
+// the body or in the path.
+type itemAction func(h *handler, w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string)
+
+// byBody answers a route that names the id in a JSON body {"id": "..."}:
+// POST /dlq/{kind}/retry-item and /delete-item. Any id works there,
+// including ones a path cannot carry.
+func (h *handler) byBody(act itemAction) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		kind, ok := h.kind(w, r)
+		if !ok || !onlyParams(w, r) {
+			return
+		}
+		id, ierr := parseItem(w, r)
+		if ierr != nil {
+			answerInput(w, ierr)
+			return
+		}
+		act(h, w, r, kind, id)
 	}
-	id, ierr := parseItem(w, r)
-	if ierr != nil {
-		answerInput(w, ierr)
-		return
-	}
-	h.retryID(w, r, kind, id)
 }
 
-// retry answers POST /dlq/{kind}/{id}/retry.
-func (h *handler) retry(w http.ResponseWriter, r *http.Request) {
-	kind, ok := h.kind(w, r)
-	if !ok || !onlyParams(w, r) {
-		return
+// byPath answers a route that names the id in the path:
+// POST /dlq/{kind}/{id}/retry and DELETE /dlq/{kind}/{id}.
+func (h *handler) byPath(act itemAction) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		kind, ok := h.kind(w, r)
+		if !ok || !onlyParams(w, r) {
+			return
+		}
+		act(h, w, r, kind, r.PathValue("id"))
 	}
-	h.retryID(w, r, kind, r.PathValue("id"))
 }
 
 // retryID retries one entry and answers it: requeued through the
 // Requeuer, or popped on a Service without one.
-func (h *handler) retryID(w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string) {
+func retryID(h *handler, w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string) {
 	it, err := h.svc.Retry(r.Context(), kind, id)
 	if err != nil {
 		h.fail(w, r, err)
@@ -162,30 +173,8 @@ func (h *handler) retryID(w http.ResponseWriter, r *http.Request, kind dlq.Kind,
 	writeRaw(w, http.StatusOK, append(appendItem(nil, it), '\n'))
 }
 
-// deleteItem answers POST /dlq/{kind}/delete-item {"id": "..."}.
-func (h *handler) deleteItem(w http.ResponseWriter, r *http.Request) {
-	kind, ok := h.kind(w, r)
-	if !ok || !onlyParams(w, r) {
-		return
-	}
-	id, ierr := parseItem(w, r)
-	if ierr != nil {
-		answerInput(w, ierr)
-		return
-	}
-	h.deleteID(w, r, kind, id)
-}
-
-// remove answers DELETE /dlq/{kind}/{id}.
-func (h *handler) remove(w http.ResponseWriter, r *http.Request) {
-	kind, ok := h.kind(w, r)
-	if !ok || !onlyParams(w, r) {
-		return
-	}
-	h.deleteID(w, r, kind, r.PathValue("id"))
-}
-
-func (h *handler) deleteID(w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string) {
+// deleteID deletes one entry and answers 204.
+func deleteID(h *handler, w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string) {
 	if err := h.svc.Delete(r.Context(), kind, id); err != nil {
 		h.fail(w, r, err)
 		return

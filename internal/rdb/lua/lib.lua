@@ -25,7 +25,9 @@ end
 -- a value in any other form counts as expired.
 local function deadline_of(c)
   if not c then return nil end
-  return tonumber(string.match(c, '^(%d+):')) or 0
+  local d = string.match(c, '^(%d+):')
+  if not d then return 0 end
+  return tonumber(d) or 0
 end
 
 -- live_claim returns the claim on id if it has not expired at now.
