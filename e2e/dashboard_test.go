@@ -380,3 +380,41 @@ func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// TestDashboardForcedDiscard: discarding a row a retry has claimed answers
+// 409; the page asks whether to discard it anyway, and on yes sends the
+// discard again with force, and the row goes.
+func TestDashboardForcedDiscard(t *testing.T) {
+	bctx, dialogs := startBrowser(t)
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	svc := dlq.New(rdb)
+	ctx := context.Background()
+	it, err := svc.PushScrapeFailure(ctx, uuid.New(), errors.New("claimed by a retry in another process"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another process's retry holds a claim until 2100.
+	if err := rdb.HSet(ctx, "{"+dlq.ScrapeKey+"}:claims", it.ID, "4102444800000:other").Err(); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.New(svc))
+	t.Cleanup(srv.Close)
+	row := fmt.Sprintf(`tr[data-id=%q]`, it.ID)
+	if err := chromedp.Run(bctx,
+		chromedp.Navigate(srv.URL+"/dlq/"),
+		chromedp.WaitVisible(row+` .inflight`, chromedp.ByQuery),
+		chromedp.Click(row+` button[data-action="delete"]`, chromedp.ByQuery),
+		chromedp.WaitNotPresent(row, chromedp.ByQuery),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := rdb.LLen(ctx, dlq.ScrapeKey).Result(); n != 0 {
+		t.Fatalf("%d entries left after the forced discard", n)
+	}
+	asked := dialogs()
+	if len(asked) != 1 || !strings.Contains(asked[0], "Discard it anyway?") {
+		t.Fatalf("dialogs: %q; want one asking to discard the claimed entry anyway", asked)
+	}
+}

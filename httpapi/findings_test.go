@@ -189,8 +189,10 @@ func TestFinding3UnknownParameters(t *testing.T) {
 			{"GET", "/dlq/?kind=scrape&page=2", ""}, {"GET", "/dlq/stats?x=1", ""}, {"GET", "/dlq/scrape?eror=upstream", ""},
 			{"GET", "/dlq/scrape/info?verbose=1", ""}, {"GET", "/dlq/scrape/count?eror=x", ""}, {"GET", "/dlq/scrape/groups?limit=5", ""},
 			{"POST", "/dlq/scrape/retry?eror=upstream&dry_run=true", ""}, {"POST", "/dlq/scrape/delete?al=true", ""},
-			{"POST", "/dlq/scrape/retry-item?all=true", `{"id":"` + id + `"}`}, {"POST", "/dlq/scrape/delete-item?force=1", `{"id":"` + id + `"}`},
-			{"POST", "/dlq/scrape/" + id + "/retry?all=true", ""}, {"DELETE", "/dlq/scrape/" + id + "?force=true", ""},
+			{"POST", "/dlq/scrape/retry-item?all=true", `{"id":"` + id + `"}`}, {"POST", "/dlq/scrape/delete-item?forced=1", `{"id":"` + id + `"}`},
+			{"POST", "/dlq/scrape/" + id + "/retry?all=true", ""}, {"DELETE", "/dlq/scrape/" + id + "?foce=true", ""},
+			{"POST", "/dlq/scrape/" + id + "/retry?force=true", ""}, {"POST", "/dlq/scrape/retry-item?force=true", `{"id":"` + id + `"}`},
+			{"DELETE", "/dlq/scrape/" + id + "?force=maybe", ""},
 			{"GET", "/dlq/scrape?limit=1&limit=2", ""}, {"POST", "/dlq/scrape/retry?error=a&error=b", ""},
 		} {
 			ctype := ""
@@ -580,6 +582,60 @@ func TestClaimedEntries(t *testing.T) {
 			t.Fatalf("first retry: %d %s", r.status, r.body)
 		}
 	})
+}
+
+// Deleting a claimed entry answers 409, unless the caller forces it:
+// force=true in the query of either delete route, or "force": true in
+// delete-item's body. A retry takes no force.
+func TestForcedDeleteOfAClaimedEntry(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		method, path string // %s is the id
+		body         string
+	}{
+		{"path", "DELETE", "/dlq/scrape/%s?force=true", ""},
+		{"body", "POST", "/dlq/scrape/delete-item", `{"id":"%s","force":true}`},
+		{"query", "POST", "/dlq/scrape/delete-item?force=true", `{"id":"%s"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run(t, func(t *testing.T, e *env) {
+				entered, release := make(chan struct{}), make(chan struct{})
+				svc := dlq.New(e.Client, dlq.WithRequeuer(dlq.RequeueFunc(func(context.Context, dlq.Item) error {
+					entered <- struct{}{}
+					<-release
+					return nil
+				})))
+				id := pushN(t, svc, dlq.Scrape, 1)[0].ID
+				h := httpapi.New(svc)
+				done := make(chan response)
+				go func() { done <- send(h, "POST", "/dlq/scrape/retry-item", "application/json", `{"id":"`+id+`"}`) }()
+				<-entered
+				ctype := ""
+				if tc.body != "" {
+					ctype = "application/json"
+				}
+				unforced := strings.NewReplacer("?force=true", "?force=false", `,"force":true`, "").Replace(tc.path + "|" + tc.body)
+				upath, ubody, _ := strings.Cut(unforced, "|")
+				at := func(s string) string { return strings.ReplaceAll(s, "%s", id) }
+				if r := send(h, tc.method, at(upath), ctype, at(ubody)); r.status != 409 {
+					t.Errorf("unforced %s %s: %d %s, want 409", tc.method, upath, r.status, r.body)
+				}
+				if llen(t, e, dlq.ScrapeKey) != 1 {
+					t.Fatal("the unforced delete removed the claimed entry")
+				}
+				if r := send(h, tc.method, at(tc.path), ctype, at(tc.body)); r.status != 204 {
+					t.Errorf("forced %s %s: %d %s, want 204", tc.method, tc.path, r.status, r.body)
+				}
+				if llen(t, e, dlq.ScrapeKey) != 0 {
+					t.Error("the forced delete left the entry")
+				}
+				close(release)
+				if r := <-done; r.status != 200 {
+					t.Fatalf("the retry holding the claim: %d %s", r.status, r.body)
+				}
+			})
+		})
+	}
 }
 
 // Finding 9: an ops UI on a trusted origin may act and read; kinds come

@@ -21,7 +21,8 @@
 //	GET    /dlq/{kind}/history?window=24h|7d|30d
 //	                                  failures per minute (24h) or hour (7d, 30d)
 //	POST   /dlq/{kind}/retry-item     {"id": "..."}: retry one entry (see dlq.Service.Retry)
-//	POST   /dlq/{kind}/delete-item    {"id": "..."}: discard one entry; 204
+//	POST   /dlq/{kind}/delete-item    {"id": "..."}: discard one entry; 204 (409 while a
+//	                                  retry holds a claim on it, unless force=true or "force": true)
 //	POST   /dlq/{kind}/{id}/retry     the same as retry-item, for ids that are clean path segments
 //	DELETE /dlq/{kind}/{id}           the same as delete-item, likewise
 //	POST   /dlq/{kind}/retry          bulk retry of a filter, or of all=true
@@ -169,10 +170,10 @@ func New(svc *dlq.Service, opts ...Option) http.Handler {
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/count", h.heavyOnly(h.count))
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/groups", h.heavyOnly(h.groups))
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/history", h.history)
-	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/retry-item", h.byBody(retryID))
-	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/delete-item", h.byBody(deleteID))
-	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/{id}/retry", h.byPath(retryID))
-	h.mux.HandleFunc("DELETE "+p+"/dlq/{kind}/{id}", h.byPath(deleteID))
+	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/retry-item", h.byBody(retryID, false))
+	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/delete-item", h.byBody(deleteID, true))
+	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/{id}/retry", h.byPath(retryID, false))
+	h.mux.HandleFunc("DELETE "+p+"/dlq/{kind}/{id}", h.byPath(deleteID, true))
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/retry", h.heavyOnly(h.bulkRetry))
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/delete", h.heavyOnly(h.bulkDelete))
 

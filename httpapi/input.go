@@ -150,28 +150,40 @@ func decodeStrict(b []byte, v any) *inputError {
 	return nil
 }
 
+// paramForce is the delete routes' parameter that removes an entry even
+// under a live claim (dlq.Force).
+const paramForce = "force"
+
 // itemRequest is the body of the single-entry routes.
 type itemRequest struct {
-	ID *string `json:"id"`
+	ID    *string `json:"id"`
+	Force *bool   `json:"force"` // delete-item only
 }
 
-// parseItem reads the {"id": "..."} body of retry-item and delete-item.
-func parseItem(w http.ResponseWriter, r *http.Request) (string, *inputError) {
+// parseItem reads the {"id": "..."} body of retry-item and delete-item,
+// and delete-item's optional "force": true (takesForce).
+func parseItem(w http.ResponseWriter, r *http.Request, takesForce bool) (id string, force bool, _ *inputError) {
 	b, ierr := readJSONBody(w, r)
 	if ierr != nil {
-		return "", ierr
+		return "", false, ierr
 	}
 	if b == nil {
-		return "", badRequest(`send the entry's id as a JSON body: {"id": "..."}`)
+		return "", false, badRequest(`send the entry's id as a JSON body: {"id": "..."}`)
 	}
 	var req itemRequest
 	if ierr := decodeStrict(b, &req); ierr != nil {
-		return "", ierr
+		return "", false, ierr
 	}
 	if req.ID == nil {
-		return "", badRequest(`the JSON body needs "id"`)
+		return "", false, badRequest(`the JSON body needs "id"`)
 	}
-	return *req.ID, nil
+	if req.Force != nil {
+		if !takesForce {
+			return "", false, badRequest(`unknown field "force": a retry never overrides another retry's claim`)
+		}
+		force = *req.Force
+	}
+	return *req.ID, force, nil
 }
 
 // bulkRequest is a bulk route's input, from the query or a JSON body.

@@ -129,42 +129,72 @@ func (h *handler) groups(w http.ResponseWriter, r *http.Request) {
 }
 
 // An action on one entry, named by id; the routes below name the id in
-// the body or in the path.
-type itemAction func(h *handler, w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string)
+// the body or in the path. force is the caller's force=true (delete
+// routes only: see itemRoutes).
+type itemAction func(h *handler, w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string, force bool)
+
+// forceParams are the query parameters of an item route: force for the
+// delete routes, none for the retry routes.
+func forceParams(takesForce bool) []string {
+	if takesForce {
+		return []string{paramForce}
+	}
+	return nil
+}
 
 // byBody answers a route that names the id in a JSON body {"id": "..."}:
 // POST /dlq/{kind}/retry-item and /delete-item. Any id works there,
-// including ones a path cannot carry.
-func (h *handler) byBody(act itemAction) http.HandlerFunc {
+// including ones a path cannot carry. A delete takes force=true in the
+// query or "force": true in the body.
+func (h *handler) byBody(act itemAction, takesForce bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		kind, ok := h.kind(w, r)
-		if !ok || !onlyParams(w, r) {
+		if !ok {
 			return
 		}
-		id, ierr := parseItem(w, r)
+		q, ok := params(w, r, forceParams(takesForce)...)
+		if !ok {
+			return
+		}
+		force, ierr := parseBool(q, paramForce)
 		if ierr != nil {
 			answerInput(w, ierr)
 			return
 		}
-		act(h, w, r, kind, id)
+		id, bodyForce, ierr := parseItem(w, r, takesForce)
+		if ierr != nil {
+			answerInput(w, ierr)
+			return
+		}
+		act(h, w, r, kind, id, force || bodyForce)
 	}
 }
 
 // byPath answers a route that names the id in the path:
-// POST /dlq/{kind}/{id}/retry and DELETE /dlq/{kind}/{id}.
-func (h *handler) byPath(act itemAction) http.HandlerFunc {
+// POST /dlq/{kind}/{id}/retry and DELETE /dlq/{kind}/{id} (which takes
+// force=true).
+func (h *handler) byPath(act itemAction, takesForce bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		kind, ok := h.kind(w, r)
-		if !ok || !onlyParams(w, r) {
+		if !ok {
 			return
 		}
-		act(h, w, r, kind, r.PathValue("id"))
+		q, ok := params(w, r, forceParams(takesForce)...)
+		if !ok {
+			return
+		}
+		force, ierr := parseBool(q, paramForce)
+		if ierr != nil {
+			answerInput(w, ierr)
+			return
+		}
+		act(h, w, r, kind, r.PathValue("id"), force)
 	}
 }
 
 // retryID retries one entry and answers it: requeued through the
 // Requeuer, or popped on a Service without one.
-func retryID(h *handler, w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string) {
+func retryID(h *handler, w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string, _ bool) {
 	it, err := h.svc.Retry(r.Context(), kind, id)
 	if err != nil {
 		h.fail(w, r, err)
@@ -173,9 +203,14 @@ func retryID(h *handler, w http.ResponseWriter, r *http.Request, kind dlq.Kind, 
 	writeRaw(w, http.StatusOK, append(appendItem(nil, it), '\n'))
 }
 
-// deleteID deletes one entry and answers 204.
-func deleteID(h *handler, w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string) {
-	if err := h.svc.Delete(r.Context(), kind, id); err != nil {
+// deleteID deletes one entry and answers 204; with force, even an entry a
+// retry has claimed (409 without it).
+func deleteID(h *handler, w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string, force bool) {
+	var opts []dlq.RemoveOption
+	if force {
+		opts = append(opts, dlq.Force())
+	}
+	if err := h.svc.Delete(r.Context(), kind, id, opts...); err != nil {
 		h.fail(w, r, err)
 		return
 	}

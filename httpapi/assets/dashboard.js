@@ -29,7 +29,11 @@
     }).then(function (res) {
       if (res.status === 204) { return null; }
       return res.json().then(function (b) {
-        if (!res.ok) { throw new Error(b.detail || res.statusText); }
+        if (!res.ok) {
+          var err = new Error(b.detail || res.statusText);
+          err.status = res.status;
+          throw err;
+        }
         return b;
       });
     });
@@ -40,11 +44,20 @@
     if (el) { el.textContent = Math.max(0, parseInt(el.textContent, 10) - n); }
   }
 
+  // rowAction retries or discards one row's entry. A discard of an entry
+  // a retry has claimed (409) is sent again with force, if the user says so.
   function rowAction(button, route, done) {
     var row = button.closest("tr");
+    var id = button.dataset.id;
     button.disabled = true;
     busy++;
-    post(route, { id: button.dataset.id }).then(function () {
+    post(route, { id: id }).catch(function (err) {
+      if (err.status !== 409 || route !== "delete-item" ||
+          !window.confirm(err.message + "\n\nA retry is requeuing this failure right now. Discard it anyway? Its job may be requeued and discarded both.")) {
+        throw err;
+      }
+      return post(route, { id: id, force: true });
+    }).then(function () {
       row.remove();
       dropCount(1);
       say(done);

@@ -421,7 +421,10 @@ func TestOpenAPI(t *testing.T) {
 			call{name: "dashboard filter over 1 KiB", h: h, method: "GET", path: "/dlq/", query: "q=" + strings.Repeat("x", 1025), status: 400, req: reqInvalid},
 			call{name: "retry-item without id", h: h, method: "POST", path: "/dlq/scrape/retry-item", body: `{}`, ctype: js, status: 400, req: reqInvalid},
 			call{name: "retry-item id over 256 bytes", h: h, method: "POST", path: "/dlq/scrape/retry-item", body: `{"id":"` + strings.Repeat("x", 257) + `"}`, ctype: js, status: 400, req: reqInvalid},
-			call{name: "delete-item unknown key", h: h, method: "POST", path: "/dlq/scrape/delete-item", body: `{"id":"x","force":true}`, ctype: js, status: 400, req: reqInvalid},
+			call{name: "delete-item unknown key", h: h, method: "POST", path: "/dlq/scrape/delete-item", body: `{"id":"x","forced":true}`, ctype: js, status: 400, req: reqInvalid},
+			call{name: "retry-item with force", h: h, method: "POST", path: "/dlq/scrape/retry-item", body: `{"id":"x","force":true}`, ctype: js, status: 400, req: reqUnchecked},
+			call{name: "retry by path with force", h: h, method: "POST", path: "/dlq/scrape/x/retry", query: "force=true", status: 400, req: reqUnchecked},
+			call{name: "delete force not a boolean", h: h, method: "DELETE", path: "/dlq/scrape/x", query: "force=yes", status: 400, req: reqInvalid},
 			call{name: "bulk without filter", h: h, method: "POST", path: "/dlq/scrape/delete", status: 400, req: reqUnchecked},
 			call{name: "bulk filter in query and body", h: h, method: "POST", path: "/dlq/scrape/delete", query: "error=x", body: `{"error":"x"}`, ctype: js, status: 400, req: reqUnchecked},
 			call{name: "bulk rate negative", h: h, method: "POST", path: "/dlq/scrape/retry", query: "all=true&rate=-1", status: 400, req: reqInvalid},
@@ -474,6 +477,11 @@ func TestOpenAPI(t *testing.T) {
 						t.Errorf("the claimed entry is listed as %s", rec.Body)
 					}
 				}},
+			call{name: "delete-item of a claimed entry, forced", h: h, method: "POST", path: "/dlq/scrape/delete-item", body: `{"id":"` + claimed.ID + `","force":true}`, ctype: js, status: 204},
+		)
+		again := push("renderer: requeue blocks")
+		hold(t, call{name: "retry-item holding a claim", h: h, method: "POST", path: "/dlq/scrape/retry-item", body: id(again), ctype: js, status: 200},
+			call{name: "delete by path of a claimed entry, forced", h: h, method: "DELETE", path: "/dlq/scrape/" + again.ID, query: "force=true", status: 204},
 		)
 	})
 
