@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -675,6 +676,59 @@ func TestFinding9Mounting(t *testing.T) {
 		}
 		if n := llen(t, e, "render:dlq"); n != 0 {
 			t.Fatalf("%d left", n)
+		}
+	})
+}
+
+// A boolean parameter named without a value is 400, never false: a bare
+// dry_run (as curl users write a flag) or dry_run= acted on every entry.
+// (Found by a second adversarial review.)
+func TestBareBooleanParameterIsRefused(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		svc, requeued := counting(e)
+		pushN(t, svc, dlq.Scrape, 3)
+		h := httpapi.New(svc)
+		for _, target := range []string{
+			"/dlq/scrape/delete?all=true&dry_run", "/dlq/scrape/delete?all=true&dry_run=",
+			"/dlq/scrape/retry?all=true&dry_run", "/dlq/scrape/retry?all&error=x",
+		} {
+			if r := send(h, "POST", target, "", ""); r.status != 400 || !strings.Contains(r.detail(t), "must be true or false") {
+				t.Errorf("POST %s: %d %s, want 400", target, r.status, r.body)
+			}
+		}
+		if n := llen(t, e, dlq.ScrapeKey); n != 3 || requeued.Load() != 0 {
+			t.Fatalf("%d of 3 left, %d requeued: a request naming dry_run acted", n, requeued.Load())
+		}
+	})
+}
+
+// A JSON body's key given twice, or in another case, is 400: encoding/json
+// keeps the last of two and matches keys in any case, so a body naming one
+// signature could delete everything. (Found by a second adversarial
+// review.)
+func TestBodyKeysGivenTwiceOrInAnotherCase(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		items := pushErrs(t, e.svc, "GET https://a.com/p/1: 503", "tls: bad", "EOF")
+		h := httpapi.New(e.svc)
+		sig := strconv.Quote(dlq.Signature(items[0].Error))
+		for _, c := range []struct{ path, body, detail string }{
+			{"/dlq/scrape/delete", `{"all":true,"signature":` + sig + `,"signature":""}`, `key "signature" given twice`},
+			{"/dlq/scrape/delete", `{"all":true,"signature":` + sig + `,"\u0073ignature":""}`, `key "signature" given twice`},
+			{"/dlq/scrape/delete", `{"all":true,"signature":` + sig + `,"SIGNATURE":""}`, `unknown key "SIGNATURE"`},
+			{"/dlq/scrape/delete", `{"Signature":` + sig + `}`, `unknown key "Signature"`},
+			{"/dlq/scrape/delete-item", `{"id":"x","ID":"` + items[1].ID + `"}`, `unknown key "ID"`},
+			{"/dlq/scrape/delete-item", `{"id":"` + items[1].ID + `","id":"` + items[2].ID + `"}`, `key "id" given twice`},
+		} {
+			if r := send(h, "POST", c.path, "application/json", c.body); r.status != 400 || !strings.Contains(r.detail(t), c.detail) {
+				t.Errorf("POST %s %s: %d %s, want 400 saying %s", c.path, c.body, r.status, r.body, c.detail)
+			}
+		}
+		if n := llen(t, e, dlq.ScrapeKey); n != 3 {
+			t.Fatalf("%d of 3 left after refused requests", n)
+		}
+		// The keys as they are still work.
+		if r := send(h, "POST", "/dlq/scrape/delete", "application/json", `{"signature":`+sig+`}`); r.status != 200 || llen(t, e, dlq.ScrapeKey) != 2 {
+			t.Fatalf("a plain filtered delete: %d %s", r.status, r.body)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -134,10 +135,16 @@ func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *inputError) 
 }
 
 // decodeStrict decodes exactly one JSON object into v, refusing unknown
-// keys and anything after the object.
+// keys, keys given twice (encoding/json would keep the last, so that
+// {"all": true, "signature": "x", "signature": ""} would widen a bulk
+// action), keys in another case (encoding/json would match them), and
+// anything after the object.
 func decodeStrict(b []byte, v any) *inputError {
 	if b[0] != '{' {
 		return badRequest("invalid JSON body: want an object")
+	}
+	if ierr := checkKeys(b, jsonKeys(reflect.TypeOf(v).Elem())); ierr != nil {
+		return ierr
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -148,6 +155,55 @@ func decodeStrict(b []byte, v any) *inputError {
 		return badRequest("invalid JSON body: more than one value")
 	}
 	return nil
+}
+
+// checkKeys reads the keys of the JSON object b and refuses one that is
+// not exactly in known, or that comes twice.
+func checkKeys(b []byte, known []string) *inputError {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // {
+		return badRequest("invalid JSON body: %v", err)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return badRequest("invalid JSON body: %v", err)
+		}
+		k, _ := t.(string)
+		switch {
+		case !slices.Contains(known, k):
+			return badRequest("invalid JSON body: unknown key %q; this route takes %s", k, strings.Join(known, ", "))
+		case seen[k]:
+			return badRequest("invalid JSON body: key %q given twice", k)
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return badRequest("invalid JSON body: %v", err)
+		}
+	}
+	return nil
+}
+
+// jsonKeys lists the JSON keys of a struct type, those of embedded structs
+// included.
+func jsonKeys(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			keys = append(keys, jsonKeys(f.Type)...)
+		case name != "":
+			keys = append(keys, name)
+		case f.IsExported():
+			keys = append(keys, f.Name)
+		}
+	}
+	return keys
 }
 
 // paramForce is the delete routes' parameter that removes an entry even
@@ -246,14 +302,17 @@ func checkRate(rate float64) *inputError {
 	return nil
 }
 
+// parseBool reads a boolean parameter: absent is false; present, it must
+// be true or false (or 1, 0, t, f as strconv.ParseBool takes them). A
+// bare "dry_run" or "dry_run=" is 400, never false: a dry run that a
+// client meant must not act.
 func parseBool(q url.Values, name string) (bool, *inputError) {
-	v := q.Get(name)
-	if v == "" {
+	if !q.Has(name) {
 		return false, nil
 	}
-	b, err := strconv.ParseBool(v)
+	b, err := strconv.ParseBool(q.Get(name))
 	if err != nil {
-		return false, badRequest("%s must be true or false", name)
+		return false, badRequest("%s must be true or false, not %q", name, q.Get(name))
 	}
 	return b, nil
 }
