@@ -11,6 +11,7 @@ import (
 	"net"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -933,6 +934,121 @@ func TestAdvMalformedClaimCountsAsExpired(t *testing.T) {
 		}
 		if n, _ := e.Client.HLen(ctx, e.kind.keys().Claims).Result(); n != 0 {
 			t.Errorf("%d claims left", n)
+		}
+	})
+}
+
+// What List, Find and Info say about a claim must be what Pop acts on: an
+// entry shown in_flight is refused (ErrClaimed) and one not shown in_flight
+// is popped. Claims are written by another program here, in forms the
+// scripts and the Go side read differently until both took one format.
+// (Found by a second adversarial review.)
+func TestAdvClaimViewAgreesWithPop(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		future := time.Now().Add(time.Hour).UnixMilli()
+		forms := map[string]string{
+			"canonical":     strconv.FormatInt(future, 10) + ":tok",
+			"plus sign":     "+" + strconv.FormatInt(future, 10) + ":tok",
+			"20 digits":     "99999999999999999999:tok",
+			"leading zeros": "000" + strconv.FormatInt(future, 10) + ":tok",
+			"expired":       strconv.FormatInt(time.Now().Add(-time.Hour).UnixMilli(), 10) + ":tok",
+			"no token":      strconv.FormatInt(future, 10),
+			"space":         " " + strconv.FormatInt(future, 10) + ":tok",
+		}
+		for name, claim := range forms {
+			t.Run(name, func(t *testing.T) {
+				it := push(t, e, e.kind, "boom "+name)
+				ks := e.kind.keys()
+				if err := e.Client.HSet(ctx, ks.Claims, it.ID, claim).Err(); err != nil {
+					t.Fatal(err)
+				}
+				items, err := e.svc.List(ctx, e.kind, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var listed *Item
+				for i := range items {
+					if items[i].ID == it.ID {
+						listed = &items[i]
+					}
+				}
+				if listed == nil {
+					t.Fatal("not listed")
+				}
+				info, err := e.svc.Info(ctx, e.kind)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, perr := e.svc.Pop(ctx, e.kind, it.ID)
+				refused := errors.Is(perr, ErrClaimed)
+				if listed.InFlight != refused || (info.InFlight == 1) != refused {
+					t.Errorf("claim %q: List says in_flight=%v (until %v), Info in_flight=%d, but Pop %v",
+						claim, listed.InFlight, listed.ClaimedUntil, info.InFlight, perr)
+				}
+				_, _ = e.svc.Pop(ctx, e.kind, it.ID, Force())
+				_ = e.Client.Del(ctx, ks.Claims).Err()
+			})
+		}
+	})
+}
+
+// History with buckets another program wrote: no bucket's count is ever
+// negative (pushes are never subtracted), and no bucket is read from two
+// fields, whatever the hash holds. (Found by a second adversarial review.)
+func TestAdvHistoryCorruptBuckets(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		push(t, e, e.kind, "boom")
+		key := e.kind.keys().History
+		min := strconv.FormatInt(time.Now().Unix()/60-3, 10)
+		hour := strconv.FormatInt(time.Now().Unix()/3600-3, 10)
+		for name, fields := range map[string][]any{
+			"overflow by aliases": {"m" + min, "9223372036854775807", "m0" + min, "1", "h" + hour, "9223372036854775807", "h+" + hour, "9223372036854775807"},
+			"negative":            {"m" + min, "-7", "h" + hour, "-7"},
+		} {
+			t.Run(name, func(t *testing.T) {
+				if err := e.Client.HSet(ctx, key, fields...).Err(); err != nil {
+					t.Fatal(err)
+				}
+				defer e.Client.HDel(ctx, key, "m"+min, "m0"+min, "h"+hour, "h+"+hour)
+				for _, w := range []time.Duration{24 * time.Hour, 7 * 24 * time.Hour} {
+					bs, err := e.svc.History(ctx, e.kind, w)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, b := range bs {
+						if b.Count < 0 {
+							t.Errorf("window %s: bucket %s has count %d", w, b.Start, b.Count)
+						}
+					}
+				}
+			})
+		}
+	})
+}
+
+// A negative counter (another program's write) reads as 0 with a warning,
+// as one that is not a number does: Info, and the Prometheus counters
+// built from it, never go negative. (Found by a second adversarial
+// review.)
+func TestAdvNegativeCounters(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		ks := e.kind.keys()
+		if err := e.Client.Set(ctx, ks.Pushed, "-5", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Client.Set(ctx, ks.Evicted, "-9223372036854775808", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		info, err := e.svc.Info(ctx, e.kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Pushed != 0 || info.Evicted != 0 || len(info.Warnings) != 2 ||
+			!strings.Contains(strings.Join(info.Warnings, "\n"), ks.Pushed) || !strings.Contains(strings.Join(info.Warnings, "\n"), ks.Evicted) {
+			t.Fatalf("Info = pushed %d, evicted %d, warnings %q; want 0, 0 and a warning for each", info.Pushed, info.Evicted, info.Warnings)
 		}
 	})
 }

@@ -50,8 +50,9 @@ type Bucket struct {
 //
 // History reads the kind's history hash with one HGETALL. A window that
 // is not positive or is longer than MaxHistoryWindow returns an error
-// wrapping [ErrInvalidWindow]; fields or counts in the hash that are not
-// numbers are skipped.
+// wrapping [ErrInvalidWindow]; fields not named as Push names them, and
+// counts that are not numbers or are negative (another program's writes),
+// are skipped.
 func (s *Service) History(ctx context.Context, kind Kind, window time.Duration) ([]Bucket, error) {
 	if err := s.check(kind); err != nil {
 		return nil, err
@@ -81,14 +82,14 @@ func (s *Service) History(ctx context.Context, kind Kind, window time.Duration) 
 			continue
 		}
 		b, err := strconv.ParseInt(f[1:], 10, 64)
-		if err != nil || b < first || b > last {
-			continue
+		if err != nil || b < first || b > last || strconv.FormatInt(b, 10) != f[1:] {
+			continue // not a bucket of the window, or not as Push writes one ("m+1", "m01")
 		}
 		c, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
+		if err != nil || c < 0 {
 			continue
 		}
-		out[b-first].Count += c
+		out[b-first].Count = c // one field per bucket: canonical names are unique
 	}
 	return out, nil
 }

@@ -293,14 +293,19 @@ func (s *Service) Info(ctx context.Context, kind Kind) (Info, error) {
 }
 
 // counter parses a counter as stored; "" is 0, and anything else that is
-// not a number is 0 with a warning.
+// not a number, or is negative (a count never is: another program wrote
+// it), is 0 with a warning.
 func counter(key, v string, warnings *[]string) int64 {
 	if v == "" {
 		return 0
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
+	switch {
+	case err != nil:
 		*warnings = append(*warnings, "counter "+key+" holds "+strconv.Quote(truncate(v, 40))+", not a number; it reads as 0 and is not counting")
+		return 0
+	case n < 0:
+		*warnings = append(*warnings, "counter "+key+" holds "+v+", a negative count (written by another program?); it reads as 0 until it counts past 0")
 		return 0
 	}
 	return n

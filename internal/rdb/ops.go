@@ -395,14 +395,29 @@ func Expire(ctx context.Context, c Client, k Keys, ids []string, shift time.Dura
 
 // ClaimDeadline parses a claim's deadline; ok is false for a value in
 // another form (which the scripts treat as expired).
+//
+// The deadline is 1 to maxDeadlineDigits ASCII digits, read the same way
+// as lib.lua's deadline_of reads it: a claim in any other form (a sign,
+// more digits, no colon) counts as expired on both sides.
 func ClaimDeadline(v string) (time.Time, bool) {
 	ms, _, ok := strings.Cut(v, ":")
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if !ok || err != nil {
+	if !ok || len(ms) == 0 || len(ms) > maxDeadlineDigits {
 		return time.Time{}, false
+	}
+	var n int64
+	for i := 0; i < len(ms); i++ {
+		c := ms[i]
+		if c < '0' || c > '9' {
+			return time.Time{}, false
+		}
+		n = n*10 + int64(c-'0')
 	}
 	return time.UnixMilli(n), true
 }
+
+// maxDeadlineDigits bounds a claim's deadline in ms: 15 digits reach the
+// year 33658, and every one of them is exact in Lua's doubles.
+const maxDeadlineDigits = 15
 
 // History returns the history hash: "m<unix minute>" or "h<unix hour>" ->
 // pushes in it.

@@ -21,12 +21,13 @@ local function clock(shift)
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(shift)
 end
 
--- deadline_of reads the deadline (unix ms) of a claim "<deadline>:<token>";
--- a value in any other form counts as expired.
+-- deadline_of reads the deadline (unix ms) of a claim "<deadline>:<token>",
+-- 1 to 15 digits (as ClaimDeadline in ops.go reads it); a value in any
+-- other form counts as expired.
 local function deadline_of(c)
   if not c then return nil end
   local d = string.match(c, '^(%d+):')
-  if not d then return 0 end
+  if not d or #d > 15 then return 0 end
   return tonumber(d) or 0
 end
 
