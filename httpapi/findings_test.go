@@ -704,8 +704,9 @@ func TestBareBooleanParameterIsRefused(t *testing.T) {
 
 // A JSON body's key given twice, or in another case, is 400: encoding/json
 // keeps the last of two and matches keys in any case, so a body naming one
-// signature could delete everything. (Found by a second adversarial
-// review.)
+// signature could delete everything. So are null for a boolean (it would
+// read as false) and force in both the query and the body. (Found by the
+// second and third adversarial reviews.)
 func TestBodyKeysGivenTwiceOrInAnotherCase(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		items := pushErrs(t, e.svc, "GET https://a.com/p/1: 503", "tls: bad", "EOF")
@@ -718,6 +719,13 @@ func TestBodyKeysGivenTwiceOrInAnotherCase(t *testing.T) {
 			{"/dlq/scrape/delete", `{"Signature":` + sig + `}`, `unknown key "Signature"`},
 			{"/dlq/scrape/delete-item", `{"id":"x","ID":"` + items[1].ID + `"}`, `unknown key "ID"`},
 			{"/dlq/scrape/delete-item", `{"id":"` + items[1].ID + `","id":"` + items[2].ID + `"}`, `key "id" given twice`},
+			// null leaves a bool false in encoding/json: a dry run meant must not act.
+			{"/dlq/scrape/delete", `{"all":true,"dry_run":null}`, `"dry_run" must be true or false, not null`},
+			{"/dlq/scrape/retry", `{"all":null,"error":"x"}`, `"all" must be true or false, not null`},
+			{"/dlq/scrape/delete-item", `{"id":"` + items[1].ID + `","force":null}`, `"force" must be true or false, not null`},
+			// force in the query and in the body: one of them would be overridden.
+			{"/dlq/scrape/delete-item?force=false", `{"id":"` + items[1].ID + `","force":true}`, "force given in both"},
+			{"/dlq/scrape/delete-item?force=true", `{"id":"` + items[1].ID + `","force":false}`, "force given in both"},
 		} {
 			if r := send(h, "POST", c.path, "application/json", c.body); r.status != 400 || !strings.Contains(r.detail(t), c.detail) {
 				t.Errorf("POST %s %s: %d %s, want 400 saying %s", c.path, c.body, r.status, r.body, c.detail)

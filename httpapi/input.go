@@ -158,8 +158,9 @@ func decodeStrict(b []byte, v any) *inputError {
 }
 
 // checkKeys reads the keys of the JSON object b and refuses one that is
-// not exactly in known, or that comes twice.
-func checkKeys(b []byte, known []string) *inputError {
+// not exactly in known, one that comes twice, and null for a boolean
+// (encoding/json would leave it false: {"dry_run": null} must not act).
+func checkKeys(b []byte, known []jsonKey) *inputError {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if _, err := dec.Token(); err != nil { // {
 		return badRequest("invalid JSON body: %v", err)
@@ -171,36 +172,55 @@ func checkKeys(b []byte, known []string) *inputError {
 			return badRequest("invalid JSON body: %v", err)
 		}
 		k, _ := t.(string)
+		i := slices.IndexFunc(known, func(j jsonKey) bool { return j.name == k })
 		switch {
-		case !slices.Contains(known, k):
-			return badRequest("invalid JSON body: unknown key %q; this route takes %s", k, strings.Join(known, ", "))
+		case i < 0:
+			names := make([]string, len(known))
+			for j := range known {
+				names[j] = known[j].name
+			}
+			return badRequest("invalid JSON body: unknown key %q; this route takes %s", k, strings.Join(names, ", "))
 		case seen[k]:
 			return badRequest("invalid JSON body: key %q given twice", k)
 		}
 		seen[k] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
 			return badRequest("invalid JSON body: %v", err)
+		}
+		if known[i].boolean && string(value) == "null" {
+			return badRequest("invalid JSON body: %q must be true or false, not null", k)
 		}
 	}
 	return nil
 }
 
+// jsonKey is a JSON key a request body may hold.
+type jsonKey struct {
+	name    string
+	boolean bool // its value is a bool (or *bool): null is refused
+}
+
 // jsonKeys lists the JSON keys of a struct type, those of embedded structs
 // included.
-func jsonKeys(t reflect.Type) []string {
-	var keys []string
+func jsonKeys(t reflect.Type) []jsonKey {
+	var keys []jsonKey
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
 		switch {
 		case name == "-":
-		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
-			keys = append(keys, jsonKeys(f.Type)...)
-		case name != "":
-			keys = append(keys, name)
+		case f.Anonymous && f.Tag.Get("json") == "" && ft.Kind() == reflect.Struct:
+			keys = append(keys, jsonKeys(ft)...)
 		case f.IsExported():
-			keys = append(keys, f.Name)
+			keys = append(keys, jsonKey{name: name, boolean: ft.Kind() == reflect.Bool})
 		}
 	}
 	return keys
@@ -236,6 +256,9 @@ func parseItem(w http.ResponseWriter, r *http.Request, takesForce bool) (id stri
 	if req.Force != nil {
 		if !takesForce {
 			return "", false, badRequest(`unknown field "force": a retry never overrides another retry's claim`)
+		}
+		if r.URL.Query().Has(paramForce) {
+			return "", false, badRequest("force given in both the query and the body; send it in one")
 		}
 		force = *req.Force
 	}
