@@ -183,7 +183,10 @@ const pushBlock = 500
 // raw-vs-raw-pipeline sends Push's round trip (LPUSH, INCRBY of the pushed
 // counter, HINCRBY of two history buckets) raw: what the counters cost;
 // raw-vs-raw-one-counter sends LPUSH and a single HINCRBY: what any
-// counter in the push's round trip costs at the least.
+// counter in the push's round trip costs at the least; raw-vs-build-lpush
+// builds each entry as Push does (a UUIDv7, the time, the JSON) and sends
+// it with a raw LPUSH, no counter: what a push without counters would
+// cost at the least.
 func BenchmarkPushAlternating(b *testing.B) {
 	c := benchClient(b)
 	ctx := context.Background()
@@ -193,10 +196,12 @@ func BenchmarkPushAlternating(b *testing.B) {
 		raw  bool // raw LPUSH on both sides
 		pipe bool // ours is Push's round trip sent raw: LPUSH, INCRBY, 2 HINCRBY
 		one  bool // ours is LPUSH and one HINCRBY, raw
+		make bool // ours builds the entry as Push does, then a raw LPUSH
 	}{
 		{name: "raw-vs-raw", raw: true},
 		{name: "raw-vs-raw-pipeline", pipe: true},
 		{name: "raw-vs-raw-one-counter", one: true},
+		{name: "raw-vs-build-lpush", make: true},
 		{name: "below-cap"},
 		{name: "at-cap=100000", fill: DefaultMaxItems},
 	} {
@@ -234,6 +239,17 @@ func BenchmarkPushAlternating(b *testing.B) {
 					p.HIncrBy(ctx, ks.History, "m1", 1)
 					_, err := p.Exec(ctx)
 					return err
+				}
+			}
+			if tc.make {
+				ours = func() error {
+					id, err := uuid.NewV7()
+					if err != nil {
+						return err
+					}
+					it := Item{ID: id.String(), SourceID: src.String(), Error: cause.Error(),
+						FailedAt: time.Now().UTC().Truncate(time.Microsecond), Kind: k}
+					return c.LPush(ctx, k.Key(), it.appendJSON(make([]byte, 0, 192+len(it.Error)))).Err()
 				}
 			}
 			theirs := func() error { return c.LPush(ctx, raw.Key(), entry).Err() }
