@@ -106,6 +106,8 @@ const (
 // hands the lead to the first of them, which sends itself and those behind
 // it. No goroutine is started: every batch is sent by a caller of Push.
 type pusher struct {
+	keys rdb.Keys // the kind's keys, built once
+
 	mu      sync.Mutex
 	busy    bool // a leader is sending
 	waiting []*pushReq
@@ -127,7 +129,7 @@ func (s *Service) pusher(k Kind) *pusher {
 	if p, ok := s.pushers.Load(k); ok {
 		return p.(*pusher)
 	}
-	p, _ := s.pushers.LoadOrStore(k, &pusher{})
+	p, _ := s.pushers.LoadOrStore(k, &pusher{keys: k.keys()})
 	return p.(*pusher)
 }
 
@@ -241,8 +243,7 @@ func (s *Service) send(ctx context.Context, kind Kind, batch []*pushReq) error {
 	for i, r := range batch {
 		entries[i] = r.entry
 	}
-	ks := kind.keys()
-	length, cerr, err := rdb.Push(ctx, s.rdb, ks, entries, s.now())
+	length, cerr, err := rdb.Push(ctx, s.rdb, s.pusher(kind).keys, entries, s.now())
 	if err != nil {
 		return err
 	}
