@@ -557,17 +557,7 @@ func TestRetryWithoutRequeuer(t *testing.T) {
 // the page, and a second retry answers 409.
 func TestClaimedEntries(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		entered, release := make(chan struct{}), make(chan struct{})
-		svc := dlq.New(e.Client, dlq.WithRequeuer(dlq.RequeueFunc(func(context.Context, dlq.Item) error {
-			entered <- struct{}{}
-			<-release
-			return nil
-		})))
-		id := pushN(t, svc, dlq.Scrape, 1)[0].ID
-		h := httpapi.New(svc)
-		done := make(chan response)
-		go func() { done <- send(h, "POST", "/dlq/scrape/retry-item", "application/json", `{"id":"`+id+`"}`) }()
-		<-entered
+		h, id, finish := claimedByARetry(t, e)
 		r := send(h, "GET", "/dlq/scrape", "", "")
 		if !strings.Contains(string(r.body), `"in_flight":true,"claimed_until":"`) {
 			t.Errorf("list of a claimed entry: %s", r.body)
@@ -578,11 +568,34 @@ func TestClaimedEntries(t *testing.T) {
 		if r := send(h, "POST", "/dlq/scrape/retry-item", "application/json", `{"id":"`+id+`"}`); r.status != 409 {
 			t.Errorf("second retry: %d %s", r.status, r.body)
 		}
+		finish()
+	})
+}
+
+// claimedByARetry pushes one scrape entry and starts retry-item on it
+// through a handler whose Requeuer blocks; it returns when the entry is
+// claimed. finish lets the Requeuer return and checks that the retry
+// answered 200.
+func claimedByARetry(t *testing.T, e *env) (h http.Handler, id string, finish func()) {
+	t.Helper()
+	entered, release := make(chan struct{}), make(chan struct{})
+	svc := dlq.New(e.Client, dlq.WithRequeuer(dlq.RequeueFunc(func(context.Context, dlq.Item) error {
+		entered <- struct{}{}
+		<-release
+		return nil
+	})))
+	id = pushN(t, svc, dlq.Scrape, 1)[0].ID
+	h = httpapi.New(svc)
+	done := make(chan response)
+	go func() { done <- send(h, "POST", "/dlq/scrape/retry-item", "application/json", `{"id":"`+id+`"}`) }()
+	<-entered
+	return h, id, func() {
+		t.Helper()
 		close(release)
 		if r := <-done; r.status != 200 {
-			t.Fatalf("first retry: %d %s", r.status, r.body)
+			t.Fatalf("the retry holding the claim: %d %s", r.status, r.body)
 		}
-	})
+	}
 }
 
 // Deleting a claimed entry answers 409, unless the caller forces it:
@@ -600,17 +613,7 @@ func TestForcedDeleteOfAClaimedEntry(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run(t, func(t *testing.T, e *env) {
-				entered, release := make(chan struct{}), make(chan struct{})
-				svc := dlq.New(e.Client, dlq.WithRequeuer(dlq.RequeueFunc(func(context.Context, dlq.Item) error {
-					entered <- struct{}{}
-					<-release
-					return nil
-				})))
-				id := pushN(t, svc, dlq.Scrape, 1)[0].ID
-				h := httpapi.New(svc)
-				done := make(chan response)
-				go func() { done <- send(h, "POST", "/dlq/scrape/retry-item", "application/json", `{"id":"`+id+`"}`) }()
-				<-entered
+				h, id, finish := claimedByARetry(t, e)
 				ctype := ""
 				if tc.body != "" {
 					ctype = "application/json"
@@ -630,10 +633,7 @@ func TestForcedDeleteOfAClaimedEntry(t *testing.T) {
 				if llen(t, e, dlq.ScrapeKey) != 0 {
 					t.Error("the forced delete left the entry")
 				}
-				close(release)
-				if r := <-done; r.status != 200 {
-					t.Fatalf("the retry holding the claim: %d %s", r.status, r.body)
-				}
+				finish()
 			})
 		})
 	}

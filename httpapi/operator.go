@@ -145,20 +145,11 @@ func forceParams(takesForce bool) []string {
 // byBody answers a route that names the id in a JSON body {"id": "..."}:
 // POST /dlq/{kind}/retry-item and /delete-item. Any id works there,
 // including ones a path cannot carry. A delete takes force=true in the
-// query or "force": true in the body.
+// query or "force": true in the body (not both).
 func (h *handler) byBody(act itemAction, takesForce bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		kind, ok := h.kind(w, r)
+		kind, force, ok := h.itemPrelude(w, r, takesForce)
 		if !ok {
-			return
-		}
-		q, ok := params(w, r, forceParams(takesForce)...)
-		if !ok {
-			return
-		}
-		force, ierr := parseBool(q, paramForce)
-		if ierr != nil {
-			answerInput(w, ierr)
 			return
 		}
 		id, bodyForce, ierr := parseItem(w, r, takesForce)
@@ -175,21 +166,31 @@ func (h *handler) byBody(act itemAction, takesForce bool) http.HandlerFunc {
 // force=true).
 func (h *handler) byPath(act itemAction, takesForce bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		kind, ok := h.kind(w, r)
-		if !ok {
-			return
+		kind, force, ok := h.itemPrelude(w, r, takesForce)
+		if ok {
+			act(h, w, r, kind, r.PathValue("id"), force)
 		}
-		q, ok := params(w, r, forceParams(takesForce)...)
-		if !ok {
-			return
-		}
-		force, ierr := parseBool(q, paramForce)
-		if ierr != nil {
-			answerInput(w, ierr)
-			return
-		}
-		act(h, w, r, kind, r.PathValue("id"), force)
 	}
+}
+
+// itemPrelude reads what the item routes share: the kind, and the query,
+// which holds force=true or nothing (takesForce) or nothing at all. It
+// answers the request and returns false when one is wrong.
+func (h *handler) itemPrelude(w http.ResponseWriter, r *http.Request, takesForce bool) (kind dlq.Kind, force, ok bool) {
+	kind, ok = h.kind(w, r)
+	if !ok {
+		return "", false, false
+	}
+	q, ok := params(w, r, forceParams(takesForce)...)
+	if !ok {
+		return "", false, false
+	}
+	force, ierr := parseBool(q, paramForce)
+	if ierr != nil {
+		answerInput(w, ierr)
+		return "", false, false
+	}
+	return kind, force, true
 }
 
 // retryID retries one entry and answers it: requeued through the
