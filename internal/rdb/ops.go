@@ -18,26 +18,43 @@ import (
 func Push(ctx context.Context, c Client, k Keys, entries []any, now time.Time) (length int64, counterErr, err error) {
 	n := int64(len(entries))
 	minute, hour := now.Unix()/60, now.Unix()/3600
-	err = retry(ctx, func() error {
-		p := c.Pipeline()
-		lp := p.LPush(ctx, k.List, entries...)
-		ps := p.IncrBy(ctx, k.Pushed, n)
-		hm := p.HIncrBy(ctx, k.History, "m"+strconv.FormatInt(minute, 10), n)
-		hh := p.HIncrBy(ctx, k.History, "h"+strconv.FormatInt(hour, 10), n)
-		_, _ = p.Exec(ctx)
-		if err := lp.Err(); err != nil {
-			return err
+	var lp *redis.IntCmd
+	var counters []redis.Cmder
+	err = pipelined(ctx, c, func(p redis.Pipeliner) []redis.Cmder {
+		lp = p.LPush(ctx, k.List, entries...)
+		counters = []redis.Cmder{
+			p.IncrBy(ctx, k.Pushed, n),
+			p.HIncrBy(ctx, k.History, "m"+strconv.FormatInt(minute, 10), n),
+			p.HIncrBy(ctx, k.History, "h"+strconv.FormatInt(hour, 10), n),
 		}
-		length = lp.Val()
-		for _, cmd := range []redis.Cmder{ps, hm, hh} {
-			if cmd.Err() != nil {
-				counterErr = cmd.Err()
-				break
+		return []redis.Cmder{lp} // only the LPUSH's error is the push's
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, cmd := range counters {
+		if cmd.Err() != nil {
+			return lp.Val(), cmd.Err(), nil
+		}
+	}
+	return lp.Val(), nil, nil
+}
+
+// pipelined sends the commands fn queues in one round trip, with retry,
+// and returns the first error of those fn returns: the commands whose
+// errors are the call's (the caller reads the others').
+func pipelined(ctx context.Context, c Client, fn func(p redis.Pipeliner) []redis.Cmder) error {
+	return retry(ctx, func() error {
+		p := c.Pipeline()
+		cmds := fn(p)
+		_, _ = p.Exec(ctx)
+		for _, cmd := range cmds {
+			if err := cmd.Err(); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
-	return length, counterErr, err
 }
 
 // Trim evicts the oldest entries beyond max and adds them to the evicted
@@ -219,23 +236,16 @@ func Range(ctx context.Context, c Client, key string, start, stop int64) ([]stri
 // RangeClaims reads the list's entries start to stop (LRANGE indexes) and
 // the number of claims, in one round trip.
 func RangeClaims(ctx context.Context, c Client, k Keys, start, stop int64) ([]string, int64, error) {
-	var out []string
-	var claims int64
-	err := retry(ctx, func() error {
-		p := c.Pipeline()
-		r := p.LRange(ctx, k.List, start, stop)
-		h := p.HLen(ctx, k.Claims)
-		_, _ = p.Exec(ctx)
-		if err := r.Err(); err != nil {
-			return err
-		}
-		if err := h.Err(); err != nil {
-			return err
-		}
-		out, claims = r.Val(), h.Val()
-		return nil
+	var r *redis.StringSliceCmd
+	var h *redis.IntCmd
+	err := pipelined(ctx, c, func(p redis.Pipeliner) []redis.Cmder {
+		r, h = p.LRange(ctx, k.List, start, stop), p.HLen(ctx, k.Claims)
+		return []redis.Cmder{r, h}
 	})
-	return out, claims, err
+	if err != nil {
+		return nil, 0, err
+	}
+	return r.Val(), h.Val(), nil
 }
 
 // ClaimsOf returns the claims on the given ids (ids without one are left
@@ -243,52 +253,39 @@ func RangeClaims(ctx context.Context, c Client, k Keys, start, stop int64) ([]st
 // those ids only, whatever the size of the claims hash.
 func ClaimsOf(ctx context.Context, c Client, k Keys, ids []string, shift time.Duration) (map[string]string, time.Time, error) {
 	out := map[string]string{}
-	var now time.Time
 	if len(ids) == 0 {
-		return out, now, nil
+		return out, time.Time{}, nil
 	}
-	err := retry(ctx, func() error {
-		p := c.Pipeline()
-		h := p.HMGet(ctx, k.Claims, ids...)
-		t := p.Time(ctx)
-		_, _ = p.Exec(ctx)
-		if err := h.Err(); err != nil {
-			return err
-		}
-		if err := t.Err(); err != nil {
-			return err
-		}
-		for i, v := range h.Val() {
-			if s, ok := v.(string); ok && i < len(ids) {
-				out[ids[i]] = s
-			}
-		}
-		now = t.Val().Add(shift)
-		return nil
+	var h *redis.SliceCmd
+	var t *redis.TimeCmd
+	err := pipelined(ctx, c, func(p redis.Pipeliner) []redis.Cmder {
+		h, t = p.HMGet(ctx, k.Claims, ids...), p.Time(ctx)
+		return []redis.Cmder{h, t}
 	})
-	return out, now, err
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	for i, v := range h.Val() {
+		if s, ok := v.(string); ok && i < len(ids) {
+			out[ids[i]] = s
+		}
+	}
+	return out, t.Val().Add(shift), nil
 }
 
 // LenRange reads a list's length and its entries start to stop (LRANGE
 // indexes) in one round trip.
 func LenRange(ctx context.Context, c Client, key string, start, stop int64) (int64, []string, error) {
-	var n int64
-	var out []string
-	err := retry(ctx, func() error {
-		p := c.Pipeline()
-		l := p.LLen(ctx, key)
-		r := p.LRange(ctx, key, start, stop)
-		_, _ = p.Exec(ctx)
-		if err := l.Err(); err != nil {
-			return err
-		}
-		if err := r.Err(); err != nil {
-			return err
-		}
-		n, out = l.Val(), r.Val()
-		return nil
+	var l *redis.IntCmd
+	var r *redis.StringSliceCmd
+	err := pipelined(ctx, c, func(p redis.Pipeliner) []redis.Cmder {
+		l, r = p.LLen(ctx, key), p.LRange(ctx, key, start, stop)
+		return []redis.Cmder{l, r}
 	})
-	return n, out, err
+	if err != nil {
+		return 0, nil, err
+	}
+	return l.Val(), r.Val(), nil
 }
 
 // Len returns a list's length.
@@ -355,23 +352,16 @@ func isRedisError(err error) bool {
 // Claims returns the claims hash (id -> "<deadline ms>:<token>") and the
 // Redis server's time (plus shift) to judge them by.
 func Claims(ctx context.Context, c Client, k Keys, shift time.Duration) (map[string]string, time.Time, error) {
-	var out map[string]string
-	var now time.Time
-	err := retry(ctx, func() error {
-		p := c.Pipeline()
-		h := p.HGetAll(ctx, k.Claims)
-		t := p.Time(ctx)
-		_, _ = p.Exec(ctx)
-		if err := h.Err(); err != nil {
-			return err
-		}
-		if err := t.Err(); err != nil {
-			return err
-		}
-		out, now = h.Val(), t.Val().Add(shift)
-		return nil
+	var h *redis.MapStringStringCmd
+	var t *redis.TimeCmd
+	err := pipelined(ctx, c, func(p redis.Pipeliner) []redis.Cmder {
+		h, t = p.HGetAll(ctx, k.Claims), p.Time(ctx)
+		return []redis.Cmder{h, t}
 	})
-	return out, now, err
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return h.Val(), t.Val().Add(shift), nil
 }
 
 // Expire drops the claims on ids whose deadline has passed by the Redis

@@ -1,59 +1,47 @@
 package rdb
 
 import (
-	_ "embed"
+	"embed"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Each script lives in lua/ with a header naming its KEYS and ARGV, and is
-// sent with lua/lib.lua in front, or in the place of a line --[[lib]]: a
-// script's common case can run before the library's functions are defined,
-// which costs about as much as a command. Every key a script names belongs to one
-// kind, so each call stays in one Redis Cluster slot, and scripts name only
-// the keys they use.
+// Each script lives in lua/ with a header naming its KEYS and ARGV. A
+// script that uses lua/lib.lua's helpers says where they go with a line
+// --[[lib]]: after its header, or after a common case that runs before
+// the helpers are defined (defining them costs about as much as a
+// command). Every key a script names belongs to one kind, so each call
+// stays in one Redis Cluster slot, and scripts name only the keys they
+// use.
 var (
-	//go:embed lua/lib.lua
-	libLua string
-
-	//go:embed lua/pop.lua
-	popLua    string
-	popScript = newScript(popLua)
-
-	//go:embed lua/claim.lua
-	claimLua    string
-	claimScript = newScript(claimLua)
-
-	//go:embed lua/ack.lua
-	ackLua    string
-	ackScript = newScript(ackLua)
-
-	//go:embed lua/release.lua
-	releaseLua    string
-	releaseScript = newScript(releaseLua)
-
-	//go:embed lua/remove.lua
-	removeLua    string
-	removeScript = newScript(removeLua)
-
-	//go:embed lua/expire.lua
-	expireLua    string
-	expireScript = newScript(expireLua)
-
-	//go:embed lua/migrate.lua
-	migrateLua    string
-	migrateScript = newScript(migrateLua)
-
-	//go:embed lua/trim.lua
-	trimLua    string
-	trimScript = newScript(trimLua)
+	popScript     = load("pop")
+	claimScript   = load("claim")
+	ackScript     = load("ack")
+	releaseScript = load("release")
+	removeScript  = load("remove")
+	expireScript  = load("expire")
+	migrateScript = load("migrate")
+	trimScript    = load("trim")
 )
 
-func newScript(src string) *redis.Script {
-	const mark = "\n--[[lib]]\n"
-	if before, after, ok := strings.Cut(src, mark); ok {
-		return redis.NewScript(before + "\n" + libLua + after)
+//go:embed lua/*.lua
+var luaFiles embed.FS
+
+// load returns the script lua/<name>.lua, with lua/lib.lua in the place of
+// its line --[[lib]] if it has one.
+func load(name string) *redis.Script {
+	src := read(name)
+	if before, after, ok := strings.Cut(src, "\n--[[lib]]\n"); ok {
+		src = before + "\n" + read("lib") + "\n" + after
 	}
-	return redis.NewScript(libLua + src)
+	return redis.NewScript(src)
+}
+
+func read(name string) string {
+	b, err := luaFiles.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic("dlq: embedded script missing: " + err.Error()) // a build without lua/
+	}
+	return string(b)
 }

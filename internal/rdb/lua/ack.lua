@@ -10,4 +10,7 @@ if c and string.match(c, '^%d+:(.*)$') == ARGV[2] then
   held = 1
   redis.call('HDEL', KEYS[2], ARGV[1])
 end
-return {redis.call('LREM', KEYS[1], sign(tonumber(ARGV[4])), ARGV[3]), held}
+-- LREM from the end the position is named from (see lib.lua).
+local count = 1
+if tonumber(ARGV[4]) < 0 then count = -1 end
+return {redis.call('LREM', KEYS[1], count, ARGV[3]), held}

@@ -7,6 +7,7 @@
 -- id and time, ARGV[7] where the entry was seen (a position, see lib.lua)
 -- or "".
 -- Returns {"ok", entry, index, deadline}, {"claimed", claim} or {"missing"}.
+--[[lib]]
 local id, ts, now = ARGV[1], tonumber(ARGV[2]), clock(ARGV[3])
 local c = live_claim(KEYS[2], id, now)
 -- A claim of this very token is this call sent again (a client retry after

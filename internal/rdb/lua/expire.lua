@@ -4,6 +4,7 @@
 -- ARGV[1] the clock's shift in ms (0; see clock in lib.lua), then the ids
 -- to judge.
 -- Returns the number of claims dropped.
+--[[lib]]
 local now = clock(ARGV[1])
 local n = 0
 for j = 2, #ARGV do

@@ -1,5 +1,5 @@
--- lib.lua: helpers put in front of every script of the package, or where
--- the script has a line --[[lib]] (scripts.go).
+-- lib.lua: helpers, put where a script of the package has a line --[[lib]]
+-- (scripts.go).
 -- It touches no keys of its own; the scripts pass theirs in.
 
 -- ts_of returns the unix milliseconds carried by the UUIDv7 id at the start

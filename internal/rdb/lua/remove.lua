@@ -12,6 +12,7 @@
 -- Returns {results, counter error}: results has one character per entry,
 -- "1" removed, "0" gone already, "c" claimed; counter error is "" or the
 -- error of the counter's INCRBY (the removals stand).
+--[[lib]]
 local claims = redis.call('EXISTS', KEYS[2]) == 1
 local now = claims and clock(ARGV[1])
 local out, removed = {}, 0
