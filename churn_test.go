@@ -51,89 +51,83 @@ func TestBulkActionsUnderChurn(t *testing.T) {
 			popped, lremmed := map[string]bool{}, map[string]bool{}
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
-			for range 8 {
+			// actor runs step until stop (or until step returns false),
+			// paced at every beside a bulk retry, which walks slower than
+			// a bulk delete.
+			actor := func(every time.Duration, step func() bool) {
 				wg.Go(func() {
-					// A bulk retry handles a few thousand entries a second:
-					// its pushers are paced, so that the cap's evictions do
-					// not take every target before the walk gets there.
-					pace := time.NewTicker(5 * time.Millisecond)
+					pace := time.NewTicker(every)
 					defer pace.Stop()
 					for {
+						if action == "retry" {
+							select {
+							case <-stop:
+								return
+							case <-pace.C:
+							}
+						}
 						select {
 						case <-stop:
 							return
 						default:
 						}
-						if action == "retry" {
-							<-pace.C
-						}
-						if _, err := q.Push(ctx, kind, uuid.New(), errors.New("other")); err != nil {
-							t.Error(err)
+						if !step() {
 							return
 						}
 					}
 				})
 			}
-			wg.Go(func() { // the popper: pops targets at the tail
-				// Each Pop of an entry gone meanwhile reads the whole list
-				// to be sure: paced beside a bulk retry.
-				pace := time.NewTicker(10 * time.Millisecond)
-				defer pace.Stop()
-				for {
-					if action == "retry" {
-						<-pace.C
-					}
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					raws, err := c.LRange(ctx, kind.Key(), -5, -1).Result()
-					if err != nil || len(raws) == 0 {
-						continue
-					}
-					it, err := decodeItem(raws[rand.IntN(len(raws))])
-					if err != nil || !strings.HasPrefix(it.Error, "failure") {
-						continue
-					}
-					if _, err := q.Pop(ctx, kind, it.ID); err == nil {
-						mu.Lock()
-						popped[it.ID] = true
-						mu.Unlock()
-					} else if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrClaimed) {
+			// Pushers: a bulk retry handles a few thousand entries a
+			// second, so they are paced beside it, or the cap's evictions
+			// would take every target before the walk gets there.
+			for range 8 {
+				actor(5*time.Millisecond, func() bool {
+					if _, err := q.Push(ctx, kind, uuid.New(), errors.New("other")); err != nil {
 						t.Error(err)
-						return
+						return false
 					}
+					return true
+				})
+			}
+			// The popper pops targets at the tail. Each Pop of an entry
+			// gone meanwhile reads the whole list to be sure.
+			actor(10*time.Millisecond, func() bool {
+				raws, err := c.LRange(ctx, kind.Key(), -5, -1).Result()
+				if err != nil || len(raws) == 0 {
+					return true
 				}
+				it, err := decodeItem(raws[rand.IntN(len(raws))])
+				if err != nil || !strings.HasPrefix(it.Error, "failure") {
+					return true
+				}
+				if _, err := q.Pop(ctx, kind, it.ID); err == nil {
+					mu.Lock()
+					popped[it.ID] = true
+					mu.Unlock()
+				} else if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrClaimed) {
+					t.Error(err)
+					return false
+				}
+				return true
 			})
-			wg.Go(func() { // another program: LPUSH, and LREM near the tail
-				pace := time.NewTicker(time.Millisecond)
-				defer pace.Stop()
-				for {
-					if action == "retry" {
-						<-pace.C
-					}
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					_ = c.LPush(ctx, kind.Key(), fmt.Sprintf(`{"id":"py-%s","failed_at":"2026-01-01T00:00:00","error":"other"}`, uuid.NewString())).Err()
-					raws, err := c.LRange(ctx, kind.Key(), -200, -1).Result()
-					if err != nil || len(raws) == 0 {
-						continue
-					}
-					raw := raws[rand.IntN(len(raws))]
-					it, err := decodeItem(raw)
-					if err != nil || !strings.HasPrefix(it.Error, "failure") {
-						continue
-					}
-					if k, _ := c.LRem(ctx, kind.Key(), 1, raw).Result(); k == 1 {
-						mu.Lock()
-						lremmed[it.ID] = true
-						mu.Unlock()
-					}
+			// Another program: LPUSH, and LREM near the tail.
+			actor(time.Millisecond, func() bool {
+				_ = c.LPush(ctx, kind.Key(), fmt.Sprintf(`{"id":"py-%s","failed_at":"2026-01-01T00:00:00","error":"other"}`, uuid.NewString())).Err()
+				raws, err := c.LRange(ctx, kind.Key(), -200, -1).Result()
+				if err != nil || len(raws) == 0 {
+					return true
 				}
+				raw := raws[rand.IntN(len(raws))]
+				it, err := decodeItem(raw)
+				if err != nil || !strings.HasPrefix(it.Error, "failure") {
+					return true
+				}
+				if k, _ := c.LRem(ctx, kind.Key(), 1, raw).Result(); k == 1 {
+					mu.Lock()
+					lremmed[it.ID] = true
+					mu.Unlock()
+				}
+				return true
 			})
 			var pages atomic.Int64
 			q.afterRead = func() { pages.Add(1) }
