@@ -73,9 +73,15 @@ func BenchmarkDashboard(b *testing.B) {
 //	DLQ_TEST_REDIS_ADDR=127.0.0.1:6390 go test -run '^$' -bench DashboardHostile -benchmem ./httpapi/
 func BenchmarkDashboardHostile(b *testing.B) {
 	hostile := strings.Repeat(`": 503 "`, (64<<10)/8)
+	benchDashboardOf(b, func(int) string { return hostile })
+}
+
+// benchDashboardOf serves the dashboard over 100 entries whose error
+// texts text gives.
+func benchDashboardOf(b *testing.B, text func(i int) string) {
 	c := benchRedis(b, func(pipe redis.Pipeliner) {
 		for i := range 100 {
-			raw, _ := json.Marshal(map[string]any{"id": fmt.Sprint("h-", i), "source_id": "s", "job_id": nil, "error": hostile,
+			raw, _ := json.Marshal(map[string]any{"id": fmt.Sprint("h-", i), "source_id": "s", "job_id": nil, "error": text(i),
 				"failed_at": "2026-11-26T21:43:52+00:00", "retry_count": 0, "dlq_type": "scrape"})
 			pipe.LPush(context.Background(), dlq.ScrapeKey, raw)
 		}
@@ -98,19 +104,5 @@ func BenchmarkDashboardHostile(b *testing.B) {
 //	DLQ_TEST_REDIS_ADDR=127.0.0.1:6390 go test -run '^$' -bench DashboardHostileDistinct -benchmem ./httpapi/
 func BenchmarkDashboardHostileDistinct(b *testing.B) {
 	hostile := strings.Repeat(`": 503 "`, (64<<10)/8-1)
-	c := benchRedis(b, func(pipe redis.Pipeliner) {
-		for i := range 100 {
-			raw, _ := json.Marshal(map[string]any{"id": fmt.Sprint("h-", i), "source_id": "s", "job_id": nil, "error": fmt.Sprintf("%03d ", i) + hostile,
-				"failed_at": "2026-11-26T21:43:52+00:00", "retry_count": 0, "dlq_type": "scrape"})
-			pipe.LPush(context.Background(), dlq.ScrapeKey, raw)
-		}
-	})
-	h := httpapi.New(dlq.New(c))
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", "/dlq/", nil))
-		if rec.Code != 200 {
-			b.Fatalf("%d %s", rec.Code, rec.Body)
-		}
-	}
+	benchDashboardOf(b, func(i int) string { return fmt.Sprintf("%03d ", i) + hostile })
 }
