@@ -103,11 +103,7 @@ func (s *Service) evictOld(ctx context.Context, kind Kind, res *SweepResult) err
 	var read int64
 	size := int64(ageFirstPage)
 	for {
-		n, err := rdb.Len(ctx, s.rdb, ks.List)
-		if err != nil {
-			return err
-		}
-		raws, err := rdb.Range(ctx, s.rdb, ks.List, -(kept + size), -(kept + 1))
+		n, raws, err := rdb.LenRange(ctx, s.rdb, ks.List, -(kept + size), -(kept + 1))
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -212,20 +213,16 @@ type Stats struct {
 }
 
 // Stats counts the entries of the two seed kinds, malformed and claimed
-// ones included.
+// ones included, in one round trip.
 func (s *Service) Stats(ctx context.Context) (Stats, error) {
 	if s == nil || s.rdb == nil {
 		return Stats{}, ErrNoRedis
 	}
-	var st Stats
-	var err error
-	if st.Scrape, err = rdb.Len(ctx, s.rdb, ScrapeKey); err != nil {
-		return Stats{}, opError("stats", Scrape, err)
+	n, err := rdb.Lens(ctx, s.rdb, ScrapeKey, ExtractionKey)
+	if err != nil {
+		return Stats{}, fmt.Errorf("dlq: stats %w", err) // "dlq: stats scrape:dlq: …"
 	}
-	if st.Extraction, err = rdb.Len(ctx, s.rdb, ExtractionKey); err != nil {
-		return Stats{}, opError("stats", Extraction, err)
-	}
-	return st, nil
+	return Stats{Scrape: n[0], Extraction: n[1]}, nil
 }
 
 // Info describes one kind's list.

@@ -288,6 +288,33 @@ func LenRange(ctx context.Context, c Client, key string, start, stop int64) (int
 	return l.Val(), r.Val(), nil
 }
 
+// Lens returns the lengths of lists, in one round trip. An error names the
+// list it came from.
+func Lens(ctx context.Context, c Client, keys ...string) ([]int64, error) {
+	cmds := make([]*redis.IntCmd, len(keys))
+	err := pipelined(ctx, c, func(p redis.Pipeliner) []redis.Cmder {
+		out := make([]redis.Cmder, len(keys))
+		for i, k := range keys {
+			cmds[i] = p.LLen(ctx, k)
+			out[i] = cmds[i]
+		}
+		return out
+	})
+	if err != nil {
+		for i, cmd := range cmds {
+			if cmd.Err() != nil {
+				return nil, fmt.Errorf("%s: %w", keys[i], cmd.Err())
+			}
+		}
+		return nil, err
+	}
+	n := make([]int64, len(keys))
+	for i, cmd := range cmds {
+		n[i] = cmd.Val()
+	}
+	return n, nil
+}
+
 // Len returns a list's length.
 func Len(ctx context.Context, c Client, key string) (int64, error) {
 	var n int64
