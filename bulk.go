@@ -54,7 +54,7 @@ type BulkResult struct {
 // and changes nothing.
 //
 // The list is walked from its oldest end in pages read outside any script
-// (see the walk's rules in the package's README: no entry present
+// (see "The walk" in docs/design.md: no entry present
 // throughout is missed, none is handled twice). When ctx ends the walk
 // stops between entries and the error wraps ctx's; the result counts what
 // was done.
