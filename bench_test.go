@@ -789,8 +789,8 @@ func BenchmarkBulkDeleteAll(b *testing.B) {
 		svc := benchService(c, WithMaxItems(0))
 		fill(b, c, k, n)
 		t0 := time.Now()
-		for off := int64(0); off < n; off += walkPage {
-			if err := c.LRange(ctx, k.Key(), -(off + walkPage), -(off + 1)).Err(); err != nil {
+		for off := int64(0); off < n; off += readPage {
+			if err := c.LRange(ctx, k.Key(), -(off + readPage), -(off + 1)).Err(); err != nil {
 				b.Fatal(err)
 			}
 		}

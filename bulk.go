@@ -2,12 +2,12 @@ package dlq
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/dlqkit/dlq/internal/rdb"
+	"github.com/google/uuid"
 )
 
 // BulkOption configures [Service.RetryMatching] and
@@ -44,20 +44,25 @@ type BulkResult struct {
 	Skipped int `json:"skipped"`
 }
 
-// RetryMatching retries every entry of a kind that matches f, oldest
-// first, each the way [Service.Retry] does: a claim stamped just before
-// its Requeuer call, and the entry removed only when the Requeuer
-// succeeded. Entries already claimed by another retry are skipped, as are
-// entries removed by others before their turn. An entry whose requeue
-// fails stays in the DLQ and is not tried again in the same call. On a
-// Service without a Requeuer it returns an error wrapping [ErrNoRequeuer]
-// and changes nothing.
+// RetryMatching retries every entry of a kind that matches f and was in
+// the DLQ when the call started, oldest first, each the way
+// [Service.Retry] does: under a claim, and removed only when the Requeuer
+// succeeded. Entries pushed after the start (by anyone, including jobs the
+// Requeuer hands back that fail again at once) are never matched, so the
+// call ends, and with no churn a [DryRun] reports the same Matched.
+// Entries already claimed by another retry are skipped, as are entries
+// removed by others before their turn. An entry whose requeue fails stays
+// in the DLQ, unclaimed, and is not tried again in the same call.
+// Malformed entries never match. On a Service without a Requeuer it
+// returns an error wrapping [ErrNoRequeuer] and changes nothing.
 //
 // The list is walked from its oldest end in pages read outside any script
-// (see "The walk" in docs/design.md: no entry present
-// throughout is missed, none is handled twice). When ctx ends the walk
-// stops between entries and the error wraps ctx's; the result counts what
-// was done.
+// (see "The walk" in docs/design.md: no entry present throughout is
+// missed, none is handled twice). Each page's matches are claimed in one
+// script and ended (removed, or released) in one script; every call is
+// bounded (see "The budget" in docs/design.md). When ctx ends the walk
+// stops between entries, the claims not used are dropped, and the error
+// wraps ctx's; the result counts what was done.
 //
 // With [DryRun] it only counts; with [WithRate] it paces the requeues.
 func (s *Service) RetryMatching(ctx context.Context, kind Kind, f Filter, opts ...BulkOption) (BulkResult, error) {
@@ -70,12 +75,14 @@ func (s *Service) RetryMatching(ctx context.Context, kind Kind, f Filter, opts .
 	return s.bulk(ctx, "retry matching", kind, f, true, opts)
 }
 
-// DeleteMatching removes every entry of a kind that matches f, the way
-// [Service.RetryMatching] walks the list, skipping entries claimed by a
-// retry under way. The zero Filter matches every well-formed entry:
-// callers exposing this to people should ask for an explicit "all", as the
-// HTTP API does. Malformed entries are never removed. It removes with LREM
-// only, so it works when Redis is out of memory: it is the way to make room.
+// DeleteMatching removes every entry of a kind that matches f and was in
+// the DLQ when the call started, the way [Service.RetryMatching] walks the
+// list, skipping entries claimed by a retry under way. The zero Filter
+// matches every well-formed entry: callers exposing this to people should
+// ask for an explicit "all", as the HTTP API does. Malformed entries are
+// never removed by a filter (discard them by id with [Service.Delete]). It
+// removes with LTRIM, LREM and LSET only where Redis allows it, so it
+// works when Redis is out of memory: it is the way to make room.
 func (s *Service) DeleteMatching(ctx context.Context, kind Kind, f Filter, opts ...BulkOption) (BulkResult, error) {
 	if err := s.check(kind); err != nil {
 		return BulkResult{}, err
@@ -97,26 +104,36 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, retr
 	ks := kind.keys()
 	pace := newPacer(s, cfg.rate)
 	var res BulkResult
-	err := s.walk(ctx, ks.List, func(page []stored) (int, error) {
-		var hits []rdb.Target
+	sn, err := s.takeSnapshot(ctx, ks.List)
+	if err != nil {
+		return res, opError(op, kind, err)
+	}
+	var dec entryDecoder
+	err = s.walk(ctx, ks.List, sn, func(page []stored) (int, error) {
+		var hits []rdb.PageTarget
+		var items []Item
 		for _, e := range page {
-			it, err := decodeItem(e.raw)
+			it, err := dec.decode(e.raw)
 			if err != nil || !match(it) {
 				continue
+			}
+			if it.Kind == "" {
+				it.Kind = kind
 			}
 			res.Matched++
 			if cfg.dryRun {
 				continue
 			}
-			hits = append(hits, rdb.Target{ID: it.ID, TS: -1, Raw: e.raw, Index: e.index})
+			hits = append(hits, rdb.PageTarget{ID: it.ID, Raw: e.raw, Index: e.index})
+			items = append(items, it)
 		}
 		if len(hits) == 0 {
 			return 0, nil
 		}
 		if retry {
-			return s.retryEach(ctx, kind, hits, pace, &res)
+			return s.retryPage(ctx, kind, hits, items, pace, &res)
 		}
-		return s.deleteEach(ctx, ks, hits, &res)
+		return s.deletePage(ctx, ks, hits, &res)
 	})
 	if err != nil {
 		return res, opError(op, kind, err)
@@ -124,91 +141,135 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, retr
 	return res, nil
 }
 
-// removeBudget bounds the list entries one remove script compares, so
-// that no call keeps Redis busy for long: LREM from the nearer end
-// compares about as many entries as lie between that end and the target.
-const (
-	removeBudget = 100_000
-	removeBatch  = 128
-)
+// deletePage removes a page's matches, in as few bounded scripts as the
+// budget allows.
+func (s *Service) deletePage(ctx context.Context, ks rdb.Keys, ts []rdb.PageTarget, res *BulkResult) (int, error) {
+	for i := range ts {
+		ts[i].Act = rdb.ActDelete
+	}
+	pr, err := rdb.Page(ctx, s.rdb, ks, ts, s.shift(), s.claimTimeout, "", false)
+	removed := 0
+	for i := range len(pr.Results) {
+		if pr.Results[i] == rdb.Done {
+			res.Handled++
+			removed++
+		} else {
+			res.Skipped++
+		}
+	}
+	return removed, err
+}
 
-// deleteEach removes targets in script calls of bounded work.
-func (s *Service) deleteEach(ctx context.Context, ks rdb.Keys, ts []rdb.Target, res *BulkResult) (int, error) {
+// maxClaimPage is the most entries a bulk retry claims at once.
+const maxClaimPage = 128
+
+// retryPage claims a page's matches in one script, calls the Requeuer on
+// each under its claim, and ends the claims in one script: the entries
+// requeued are removed, the others released. Claims are taken in chunks
+// that the pace lets the Requeuer get through in half the claim timeout;
+// a chunk whose claims are half spent before its turn is released and
+// claimed anew, so that no Requeuer call runs on an expiring claim.
+func (s *Service) retryPage(ctx context.Context, kind Kind, ts []rdb.PageTarget, items []Item, pace *pacer, res *BulkResult) (int, error) {
+	ks := kind.keys()
+	chunk := maxClaimPage
+	if pace.every > 0 {
+		chunk = max(1, min(maxClaimPage, int(s.claimTimeout/2/pace.every)))
+	}
 	removed := 0
 	for len(ts) > 0 {
-		k, cost := 0, int64(0)
-		for k < len(ts) && k < removeBatch {
-			c := distance(ts[k].Index) + 1
-			if k > 0 && cost+c > removeBudget {
-				break
-			}
-			cost += c
-			k++
-		}
-		results, _, err := rdb.Remove(ctx, s.rdb, ks, ts[:k], s.shift(), false)
+		k := min(chunk, len(ts))
+		n, done, err := s.retryChunk(ctx, kind, ks, ts[:k], items[:k], pace, res)
+		removed += n
 		if err != nil {
 			return removed, err
 		}
-		batch := 0
-		for _, r := range results {
-			if r == '1' {
-				res.Handled++
-				batch++
-			} else {
-				res.Skipped++
-			}
-		}
-		removed += batch
-		ts = ts[k:]
-		shiftHints(ts, batch)
+		ts, items = ts[done:], items[done:]
+		rdb.ShiftHints(ts, n)
 	}
 	return removed, nil
 }
 
-// shiftHints corrects the positions of a page's entries for the k older
-// entries of the page removed before them: an entry named by its distance
-// from the tail is k nearer to it.
-func shiftHints(ts []rdb.Target, k int) {
-	for i := range ts {
-		if ts[i].Index < 0 {
-			ts[i].Index = min(ts[i].Index+int64(k), -1)
-		}
+// retryChunk runs the retries of one chunk: it returns how many entries
+// it removed and how many of the chunk's entries it dealt with (the rest
+// go to the next chunk).
+func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []rdb.PageTarget, items []Item, pace *pacer, res *BulkResult) (removed, done int, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
 	}
-}
-
-// retryEach claims, requeues and removes targets one at a time.
-func (s *Service) retryEach(ctx context.Context, kind Kind, ts []rdb.Target, pace *pacer, res *BulkResult) (int, error) {
-	ks := kind.keys()
-	removed := 0
-	for i := range ts {
-		shiftHints(ts[i:i+1], removed) // the page's older entries this loop removed
-		t := ts[i]
-		if err := pace.wait(ctx); err != nil {
-			return removed, err
-		}
-		if err := ctx.Err(); err != nil {
-			return removed, err
-		}
-		c, err := s.claim(ctx, ks, t)
-		if err != nil {
-			return removed, err
-		}
-		if c.raw == "" {
+	token := uuid.NewString()
+	claims := make([]rdb.PageTarget, len(ts))
+	for i, t := range ts {
+		t.Act = rdb.ActClaim
+		claims[i] = t
+	}
+	sent := s.now()
+	pr, err := rdb.Page(ctx, s.rdb, ks, claims, s.shift(), s.claimTimeout, token, false)
+	if err != nil {
+		s.endClaims(ctx, ks, token, releases(ts[:len(pr.Results)], pr.Results))
+		return 0, 0, err
+	}
+	ends := localDeadline(sent, pr.Now, pr.Deadline)
+	until := pr.Deadline.UTC()
+	var ending []rdb.PageTarget // acks and releases, in the chunk's order
+	handled, tried := 0, 0
+	i := 0
+	for ; i < len(ts); i++ {
+		switch pr.Results[i] {
+		case rdb.Done:
+		case rdb.Refused:
+			err = fmt.Errorf("%w: it refused to record a retry's claim: the rest was not retried; free memory (delete entries) or raise maxmemory", ErrOutOfMemory)
+		default:
 			res.Skipped++ // claimed by another retry, or gone
 			continue
 		}
-		err = s.requeue(ctx, kind, c)
-		switch {
-		case err == nil:
-			res.Handled++
-			removed++
-		case errors.Is(err, ErrRequeue):
+		if err == nil {
+			if err = pace.wait(ctx); err == nil {
+				err = ctx.Err()
+			}
+		}
+		if err == nil && tried > 0 && ends.Sub(s.now()) < s.claimTimeout/2 {
+			break // claims half spent: release the rest, claim them anew
+		}
+		tried++
+		if err != nil {
+			ending = append(ending, releases(ts[i:], pr.Results[i:])...)
+			i = len(ts)
+			break
+		}
+		it := items[i]
+		it.InFlight, it.ClaimedUntil = true, until
+		if rerr := s.callRequeuer(ctx, ends, it); rerr != nil {
 			res.Failed++
-		default:
-			return removed, err
+			ending = append(ending, rdb.PageTarget{Act: rdb.ActRelease, ID: ts[i].ID})
+			continue
+		}
+		handled++
+		t := ts[i]
+		t.Act = rdb.ActAck
+		ending = append(ending, t)
+	}
+	if i < len(ts) { // claims half spent: hand the rest to the next chunk
+		ending = append(ending, releases(ts[i:], pr.Results[i:])...)
+	}
+	if eerr := s.endClaims(ctx, ks, token, ending); eerr != nil {
+		res.Handled += handled
+		return 0, i, fmt.Errorf("%w: %v (%d jobs were requeued; their entries stay in the DLQ, claimed until %s)",
+			ErrNotRemoved, eerr, handled, until.Format(timeLayout))
+	}
+	res.Handled += handled
+	return handled, i, err
+}
+
+// releases are the releases of the targets whose claims were taken
+// (results[i] is Done).
+func releases(ts []rdb.PageTarget, results string) []rdb.PageTarget {
+	var out []rdb.PageTarget
+	for i, t := range ts {
+		if i < len(results) && results[i] == rdb.Done {
+			out = append(out, rdb.PageTarget{Act: rdb.ActRelease, ID: t.ID})
 		}
 	}
-	return removed, nil
+	return out
 }
 
 // pacer spaces requeues at a rate.

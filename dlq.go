@@ -156,6 +156,11 @@ var (
 	// ErrMalformed means a stored entry is not a JSON object with the
 	// fields of [Item].
 	ErrMalformed = errors.New("dlq: malformed entry")
+	// ErrOutOfMemory means Redis refused a change because it is out of
+	// memory (maxmemory with the noeviction policy); nothing was changed.
+	// Removals (Pop, Delete, DeleteMatching, evictions) still work: they
+	// are how room is made.
+	ErrOutOfMemory = errors.New("dlq: Redis is out of memory")
 	// ErrNoRedis means a nil *Service, or one not built with [New].
 	ErrNoRedis = errors.New("dlq: Service has no Redis client (build it with dlq.New)")
 )

@@ -178,7 +178,7 @@ func (s *Service) Count(ctx context.Context, kind Kind, f Filter) (int, error) {
 	}
 	n := 0
 	var dec entryDecoder
-	err := s.walk(ctx, kind.Key(), func(page []stored) (int, error) {
+	err := s.walk(ctx, kind.Key(), nil, func(page []stored) (int, error) {
 		for _, e := range page {
 			if it, err := dec.decode(e.raw); err == nil && f.Match(it) {
 				n++

@@ -268,8 +268,11 @@ func TestBulkRetryClaimsEachEntryBeforeItsCall(t *testing.T) {
 		if !unique(got.list()) || len(got.list()) != 300 {
 			t.Fatalf("requeued %d ids, unique %v; want each of 300 once", len(got.list()), unique(got.list()))
 		}
-		if res != (BulkResult{Matched: 300, Handled: 299, Skipped: 1}) {
-			t.Fatalf("result %+v, want 300 matched, 299 handled, 1 skipped", res)
+		// The rival's entry is skipped if the walk read it before the
+		// rival took it, and not matched at all if it read it after (a
+		// bulk action acts on what is there when it gets there).
+		if res != (BulkResult{Matched: 300, Handled: 299, Skipped: 1}) && res != (BulkResult{Matched: 299, Handled: 299}) {
+			t.Fatalf("result %+v, want 299 handled and the rival's entry skipped or not matched", res)
 		}
 	})
 }

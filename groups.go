@@ -42,7 +42,7 @@ func (s *Service) groups(ctx context.Context, kind Kind, newest int) ([]Group, e
 	if newest > 0 {
 		err = s.eachNewest(ctx, kind.Key(), newest, gs.add)
 	} else {
-		err = s.walk(ctx, kind.Key(), func(page []stored) (int, error) {
+		err = s.walk(ctx, kind.Key(), nil, func(page []stored) (int, error) {
 			for _, e := range page {
 				gs.add(e.raw)
 			}

@@ -144,10 +144,10 @@ func (it *Item) UnmarshalJSON(data []byte) error {
 	if w.ID == nil || *w.ID == "" {
 		return errorf(ErrMalformed, "no id")
 	}
-	extra, ids := extraKeys(data)
-	if ids > 1 {
+	if _, ids := topLevelIDs(string(data)); ids > 1 {
 		return errorf(ErrMalformed, "more than one id key")
 	}
+	extra := extraKeys(data)
 	t, err := parseTime(w.FailedAt)
 	if err != nil {
 		return errorf(ErrMalformed, "failed_at %q is not an ISO 8601 time", w.FailedAt)
@@ -174,29 +174,26 @@ var wireKeys = map[string]bool{
 
 // extraKeys returns the keys of a JSON object other than the seven wire
 // keys, in their order, as `,"key":value` with the values as written (nil
-// when there are none), and how many "id" keys the object has. Our own
-// entries have neither, and are not parsed twice.
-func extraKeys(data []byte) (extra []byte, ids int) {
+// when there are none). Our own entries have none, and are not parsed
+// twice.
+func extraKeys(data []byte) []byte {
 	if bytes.Count(data, []byte(`":`)) == 7 && ownKeys(data) {
-		return nil, 1
+		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, 0
+		return nil
 	}
 	var out []byte
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
-			return out, ids
+			return out
 		}
 		key, _ := t.(string)
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
-			return out, ids
-		}
-		if key == "id" {
-			ids++
+			return out
 		}
 		if wireKeys[key] {
 			continue
@@ -206,29 +203,7 @@ func extraKeys(data []byte) (extra []byte, ids int) {
 		out = append(out, ':')
 		out = append(out, v...)
 	}
-	return out, ids
-}
-
-// dupID reports whether an entry has more than one "id" key: Lua and Go
-// would read different ids from it.
-func dupID(raw string) bool {
-	_, ids := extraKeys([]byte(raw))
-	return ids > 1
-}
-
-// entryID reads an entry's id alone, for entries whose other fields may
-// not decode; ok is false when it has none, or more than one "id" key.
-func entryID(raw string) (string, bool) {
-	if it, err := decodeItem(raw); err == nil {
-		return it.ID, true
-	}
-	var w struct {
-		ID *string `json:"id"`
-	}
-	if json.Unmarshal([]byte(raw), &w) != nil || w.ID == nil || *w.ID == "" || dupID(raw) {
-		return "", false
-	}
-	return *w.ID, true
+	return out
 }
 
 // ownKeys reports whether data holds `"key":` for each of the seven wire
@@ -366,4 +341,15 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// decodeOf decodes an entry of kind's list: an entry that does not say its
+// kind (no dlq_type, or an empty one) takes the list's, so that a
+// Requeuer routing on Kind never sees "".
+func decodeOf(kind Kind, raw string) (Item, error) {
+	it, err := decodeItem(raw)
+	if err == nil && it.Kind == "" {
+		it.Kind = kind
+	}
+	return it, err
 }

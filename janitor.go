@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,7 +99,13 @@ func (s *Service) sweep(ctx context.Context, kind Kind, res *SweepResult) error 
 // entries in one sweep.
 func (s *Service) evictOld(ctx context.Context, kind Kind, res *SweepResult) error {
 	ks := kind.keys()
-	cutoff := s.now().Add(-s.maxAge)
+	// Judged by Redis' clock, as claims are: processes whose clocks
+	// disagree evict the same entries.
+	now, err := rdb.Now(ctx, s.rdb)
+	if err != nil {
+		return err
+	}
+	cutoff := now.Add(s.shift()).Add(-s.maxAge)
 	var kept int64 // entries at the tail that stay
 	var read int64
 	size := int64(ageFirstPage)
@@ -107,14 +114,14 @@ func (s *Service) evictOld(ctx context.Context, kind Kind, res *SweepResult) err
 		if err != nil {
 			return err
 		}
-		var old []rdb.Target
+		var old []rdb.PageTarget
 		young := false
 		for i := len(raws) - 1; i >= 0; i-- {
 			it, err := decodeItem(raws[i])
 			switch {
 			case err != nil:
 			case it.FailedAt.Before(cutoff):
-				old = append(old, rdb.Target{ID: it.ID, Raw: raws[i], Index: position(kept+int64(len(raws)-1-i), n)})
+				old = append(old, rdb.PageTarget{Act: rdb.ActDelete, ID: it.ID, Raw: raws[i], Index: position(kept+int64(len(raws)-1-i), n)})
 			default:
 				young = true
 			}
@@ -128,17 +135,13 @@ func (s *Service) evictOld(ctx context.Context, kind Kind, res *SweepResult) err
 			size = agePage
 			continue
 		}
-		results, cerr, err := rdb.Remove(ctx, s.rdb, ks, old, s.shift(), true)
+		pr, err := rdb.Page(ctx, s.rdb, ks, old, s.shift(), s.claimTimeout, "", true)
+		removed := int64(strings.Count(pr.Results, string(rdb.Done)))
+		res.EvictedByAge += removed
 		if err != nil {
 			return err
 		}
-		removed := int64(0)
-		for _, r := range results {
-			if r == '1' {
-				removed++
-			}
-		}
-		res.EvictedByAge += removed
+		cerr := pr.CounterErr
 		if cerr != "" {
 			s.logger().ErrorContext(ctx, "dlq: evicted entries older than the age limit, but the evicted counter could not be written",
 				"kind", string(kind), "evicted", removed, "error", cerr)
@@ -154,7 +157,7 @@ func (s *Service) evictOld(ctx context.Context, kind Kind, res *SweepResult) err
 // dropExpiredClaims drops the claims past their deadline: their retries
 // died. Their entries never left the list.
 func (s *Service) dropExpiredClaims(ctx context.Context, ks rdb.Keys, res *SweepResult) error {
-	n, err := s.rdb.HLen(ctx, ks.Claims).Result()
+	n, err := rdb.HLen(ctx, s.rdb, ks.Claims)
 	if err != nil || n == 0 {
 		return err
 	}

@@ -172,7 +172,7 @@ func listIDs(t *testing.T, c redis.UniversalClient) []string {
 	}
 	ids := make([]string, 0, len(raws))
 	for _, r := range raws {
-		id, ok := entryID(r)
+		id, ok := readID(r)
 		if !ok {
 			t.Fatalf("entry without an id: %.80s", r)
 		}

@@ -2,8 +2,6 @@ package dlq
 
 import (
 	"context"
-	"errors"
-	"strings"
 
 	"github.com/dlqkit/dlq/internal/rdb"
 )
@@ -38,14 +36,23 @@ func (s *Service) PopExtractionItem(ctx context.Context, id string, opts ...Remo
 // one longer than [MaxIDLen].
 //
 // Pop is atomic: when many callers pop one id at once, exactly one gets the
-// item and the others get ErrNotFound. An entry this library pushed is
-// found without reading the list: its UUIDv7 id carries its push time, and
-// one script finds its place by a binary search on the times and removes
-// it with LREM from the nearer end. Other entries (other programs' ids, or
-// one pushed far out of time order) are found by reading the list in pages
-// from the oldest end; the exact stored string is then removed in one
-// atomic step. If many entries are removed while that scan runs, such an
-// entry can be missed and reported as not found; it stays in the list.
+// item and the others get ErrNotFound. Every call it sends to Redis is
+// bounded in time and bytes, whatever the list holds:
+//
+//   - An id this library wrote (a UUIDv7, see [NeedsSearch]) carries its
+//     push time: one script finds the entry by a binary search on the
+//     entries' times and a look around that place, and removes it. An
+//     entry not there (a missing id, or one pushed by a process whose
+//     clock was off by more than the look covers) is ErrNotFound after
+//     that bounded search, without reading the list.
+//   - Other ids (uuid4 from the Python service, other programs' ids) are
+//     searched for inside Redis, newest first, a bounded stretch of the
+//     list per call; only the candidates travel to the client. The entry
+//     is then removed by its exact stored string.
+//
+// An entry whose fields do not decode but whose id is readable is popped
+// all the same (the Item then holds its id and kind only): that is how an
+// operator discards it.
 func (s *Service) Pop(ctx context.Context, kind Kind, id string, opts ...RemoveOption) (Item, error) {
 	return s.remove(ctx, "pop", kind, id, opts)
 }
@@ -71,24 +78,22 @@ func (s *Service) remove(ctx context.Context, op string, kind Kind, id string, o
 		}
 	}
 	ks := kind.keys()
-	t := rdb.Target{ID: id, TS: v7Time(id)}
-	if t.TS >= 0 {
-		st, v, err := rdb.Pop(ctx, s.rdb, ks, t, s.shift(), cfg.force)
+	if ts := v7Time(id); ts >= 0 {
+		st, v, err := rdb.Pop(ctx, s.rdb, ks, rdb.Target{ID: id, TS: ts}, s.shift(), cfg.force)
 		if done, it, err := s.removed(op, kind, id, st, v, err); done {
 			return it, err
 		}
+		return Item{}, errorf(ErrNotFound, "%s id %q", kind, id)
 	}
-	// Not where its time says, or an id without a time: scan.
 	var it Item
 	var result error = errorf(ErrNotFound, "%s id %q", kind, id)
-	err := s.scanFor(ctx, ks, id, func(raw string, index int64) bool {
+	err := s.searchFor(ctx, ks, id, func(raw string, index int64) (bool, error) {
 		st, v, err := rdb.Pop(ctx, s.rdb, ks, rdb.Target{ID: id, TS: -1, Raw: raw, Index: index}, s.shift(), cfg.force)
-		var done bool
-		done, it, result = s.removed(op, kind, id, st, v, err)
-		if !done {
-			result = errorf(ErrNotFound, "%s id %q", kind, id)
+		done, got, rerr := s.removed(op, kind, id, st, v, err)
+		if done {
+			it, result = got, rerr
 		}
-		return done // else someone else removed it first: look on
+		return done, nil // not done: someone else removed it first; look on
 	})
 	if err != nil {
 		return Item{}, opError(op, kind, err)
@@ -106,7 +111,7 @@ func (s *Service) removed(op string, kind Kind, id string, st rdb.Status, v stri
 		d, _ := rdb.ClaimDeadline(v)
 		return true, Item{}, errorf(ErrClaimed, "%s id %q until %s", kind, id, d.UTC().Format(timeLayout))
 	case st == rdb.OK:
-		it, derr := decodeItem(v)
+		it, derr := decodeOf(kind, v)
 		if derr != nil {
 			// Removed all the same: it had this id. Hand back what we can.
 			it = Item{ID: id, Kind: kind, raw: v}
@@ -114,43 +119,4 @@ func (s *Service) removed(op string, kind Kind, id string, st rdb.Status, v stri
 		return true, it, nil
 	}
 	return false, Item{}, nil
-}
-
-// errFound stops a scan's walk.
-var errFound = errors.New("found")
-
-// scanFor calls fn with each entry whose id is id, with its index from the
-// head, walking the list from the oldest end (see walk: no entry present
-// throughout is skipped), until fn returns true. Entries are matched by
-// their id alone, so that an entry whose other fields do not decode can
-// still be removed by id.
-func (s *Service) scanFor(ctx context.Context, ks rdb.Keys, id string, fn func(raw string, index int64) bool) error {
-	// A plain id appears verbatim in the entry's JSON; others may be
-	// escaped there, so every entry is decoded.
-	plain := isPlainASCII(id)
-	err := s.walk(ctx, ks.List, func(page []stored) (int, error) {
-		for _, e := range page {
-			if plain && !strings.Contains(e.raw, id) {
-				continue
-			}
-			if got, ok := entryID(e.raw); ok && got == id && fn(e.raw, e.index) {
-				return 0, errFound
-			}
-		}
-		return 0, nil
-	})
-	if errors.Is(err, errFound) {
-		return nil
-	}
-	return err
-}
-
-// isPlainASCII reports whether s is printable ASCII that JSON writes as is.
-func isPlainASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '/' {
-			return false
-		}
-	}
-	return true
 }

@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 // Requeuer puts a failed job back to work: typically it enqueues the item's
 // source on the scrapers' own queue. [Service.Retry] and
 // [Service.RetryMatching] call it, each time under a claim on the entry
-// (see [WithClaimTimeout]); it must return well within the claim timeout.
+// (see [WithClaimTimeout]); its context ends when the claim does, and it
+// must return well within the claim timeout.
 type Requeuer interface {
 	Requeue(ctx context.Context, it Item) error
 }
@@ -23,25 +25,65 @@ type RequeueFunc func(ctx context.Context, it Item) error
 // Requeue calls f(ctx, it).
 func (f RequeueFunc) Requeue(ctx context.Context, it Item) error { return f(ctx, it) }
 
-// endTimeout bounds the Redis calls that end a claim after the caller's
-// context has ended: they should run, or the entry waits for its claim to
-// expire.
-const endTimeout = 10 * time.Second
+// CanRetry reports whether the Service can hand entries back to work: it
+// was built [WithRequeuer]. Without one, [Service.RetryMatching] returns
+// [ErrNoRequeuer] and [Service.Retry] pops the entry and returns it.
+func (s *Service) CanRetry() bool { return s != nil && s.requeuer != nil }
+
+// RequeueError is the error of a retry whose Requeuer failed: the entry is
+// still in the DLQ, unchanged and unclaimed. It wraps [ErrRequeue] and the
+// Requeuer's own error, whose text it carries.
+type RequeueError struct {
+	Kind Kind
+	ID   string
+	Err  error // the Requeuer's error
+	// Released is false when dropping the claim failed too: the entry is
+	// retryable again once the claim expires.
+	Released bool
+}
+
+func (e *RequeueError) Error() string {
+	msg := fmt.Sprintf("dlq: retry %s %s: requeue failed: %v (the entry is still in the DLQ", e.Kind, e.ID, e.Err)
+	if !e.Released {
+		msg += "; dropping its claim failed too, so it is retryable once the claim expires"
+	}
+	return msg + ")"
+}
+
+// Unwrap returns ErrRequeue and the Requeuer's error.
+func (e *RequeueError) Unwrap() []error { return []error{ErrRequeue, e.Err} }
+
+// ErrNotRemoved means a retry requeued its job but could not remove the
+// entry from the DLQ (Redis failed, e.g. during a failover, for as long as
+// the library kept trying): the entry stays, claimed until its claim
+// expires, after which it can be retried (and requeued) again.
+var ErrNotRemoved = errors.New("dlq: requeued, but the entry could not be removed from the DLQ")
+
+// ackTimeout bounds how long the removal after a successful requeue keeps
+// trying across Redis errors (within the claim's time).
+const ackTimeout = 30 * time.Second
 
 // Retry hands the entry with the given id to the [Requeuer] and removes it
 // from the DLQ once the Requeuer succeeded. It returns the item, or an
-// error wrapping [ErrNotFound] when there is no such entry, or
-// [ErrClaimed] when another retry holds a claim on it.
+// error wrapping [ErrNotFound] when there is no such entry (found as
+// [Service.Pop] finds entries, within the same bounds), [ErrClaimed] when
+// another retry holds a claim on it, or [ErrMalformed] when the entry
+// cannot be decoded (then nothing changes: such an entry can only be
+// discarded, with Pop or Delete).
 //
 // The entry never moves: Retry marks it claimed until now plus the claim
-// timeout ([WithClaimTimeout]), calls the Requeuer, and on success removes
-// the exact entry and the claim in one script. If the Requeuer returns an
-// error or panics, Retry drops the claim (the entry stays where it was,
-// unchanged) and returns an error wrapping [ErrRequeue] and the Requeuer's
-// error. If the process dies in between, the claim expires and the entry
-// is retryable again. The guarantee is at-least-once: an entry is never
-// lost, and is requeued twice only if a Requeuer call outlives the claim
-// timeout and another retry claims the entry meanwhile.
+// timeout ([WithClaimTimeout]), calls the Requeuer with a context that
+// ends before the claim does, and on success removes the exact entry and
+// the claim in one script. If the Requeuer returns an error or panics,
+// Retry drops the claim (the entry stays where it was, unchanged) and
+// returns a [*RequeueError] (wrapping [ErrRequeue]). If removing the
+// entry after a successful requeue fails, Retry keeps trying for up to 30
+// seconds within the claim's time, across connection errors; if it still
+// cannot, it returns an error wrapping [ErrNotRemoved]: the job was
+// requeued and the entry remains, to be requeued again once its claim
+// expires. Retry never returns nil while its entry remains. If the
+// process dies in between, the claim expires and the entry is retryable
+// again. The guarantee is at-least-once.
 //
 // Without a Requeuer, Retry is [Service.Pop]: the item is removed and
 // returned, so the caller has it.
@@ -63,16 +105,12 @@ func (s *Service) Retry(ctx context.Context, kind Kind, id string) (Item, error)
 	var err error
 	if ts := v7Time(id); ts >= 0 {
 		c, err = s.claim(ctx, ks, rdb.Target{ID: id, TS: ts})
-	}
-	if err == nil && c.raw == "" && !c.claimed {
-		var cerr error // a claim's error stops the scan, and is Retry's
-		err = s.scanFor(ctx, ks, id, func(raw string, index int64) bool {
+	} else {
+		err = s.searchFor(ctx, ks, id, func(raw string, index int64) (bool, error) {
+			var cerr error
 			c, cerr = s.claim(ctx, ks, rdb.Target{ID: id, TS: -1, Raw: raw, Index: index})
-			return cerr != nil || c.raw != "" || c.claimed
+			return c.raw != "" || c.claimed, cerr
 		})
-		if err == nil {
-			err = cerr
-		}
 	}
 	switch {
 	case err != nil:
@@ -82,79 +120,112 @@ func (s *Service) Retry(ctx context.Context, kind Kind, id string) (Item, error)
 	case c.raw == "":
 		return Item{}, errorf(ErrNotFound, "%s id %q", kind, id)
 	}
-	return c.item, s.requeue(ctx, kind, c)
+	it, derr := decodeOf(kind, c.raw)
+	if derr != nil {
+		s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActRelease, ID: id}})
+		return Item{}, fmt.Errorf("dlq: retry %s id %q: %w (it can only be discarded, with Pop or Delete)", kind, id, derr)
+	}
+	it.InFlight, it.ClaimedUntil = true, c.until.UTC()
+	if err := s.requeue(ctx, kind, c, it); err != nil {
+		return Item{}, err
+	}
+	it.InFlight, it.ClaimedUntil = false, time.Time{}
+	return it, nil
 }
 
 // claim is one entry claimed for a retry, or the claim that stopped it.
 type claim struct {
-	item    Item
 	raw     string // the entry as stored; "" when not claimed
 	index   int64  // where it was
 	token   string
 	claimed bool      // someone else's live claim stopped us
-	until   time.Time // that claim's deadline
+	until   time.Time // the claim's deadline, by Redis' clock
+	ends    time.Time // the same deadline by the local clock, never later than the claim's end
 }
 
 // claim stamps a claim on the target, for the claim timeout from now by
 // the Redis server's clock.
 func (s *Service) claim(ctx context.Context, ks rdb.Keys, t rdb.Target) (claim, error) {
 	token := uuid.NewString()
+	sent := s.now()
 	st, e, other, err := rdb.Claim(ctx, s.rdb, ks, t, s.shift(), s.claimTimeout, token)
 	switch {
 	case err != nil:
 		return claim{}, err
+	case st == rdb.OOM:
+		return claim{}, fmt.Errorf("%w: it refused to record the retry's claim (%s): nothing changed; free memory (delete entries) or raise maxmemory", ErrOutOfMemory, other)
 	case st == rdb.Claimed:
 		d, _ := rdb.ClaimDeadline(other)
 		return claim{claimed: true, until: d}, nil
 	case st != rdb.OK:
 		return claim{}, nil
 	}
-	it, derr := decodeItem(e.Raw)
-	if derr != nil {
-		it = Item{ID: t.ID, raw: e.Raw}
-	}
-	it.InFlight, it.ClaimedUntil = true, e.Deadline.UTC()
-	return claim{item: it, raw: e.Raw, index: e.Index, token: token, until: e.Deadline}, nil
+	return claim{raw: e.Raw, index: e.Index, token: token, until: e.Deadline, ends: localDeadline(sent, e.Now, e.Deadline)}, nil
+}
+
+// localDeadline turns a claim's deadline by Redis' clock into the local
+// clock: the claim was stamped after sent, so sent plus its time left
+// (deadline - now, both Redis' ms) is never later than its real end.
+func localDeadline(sent, now, deadline time.Time) time.Time {
+	// Redis' ms are its clock rounded down: round sent down too.
+	return sent.Truncate(time.Millisecond).Add(deadline.Sub(now))
 }
 
 // requeue runs the Requeuer on a claimed entry, then removes the entry or
 // drops the claim.
-func (s *Service) requeue(ctx context.Context, kind Kind, c claim) error {
+func (s *Service) requeue(ctx context.Context, kind Kind, c claim, it Item) error {
 	ks := kind.keys()
-	// The Requeuer's call ends with the claim: past it, another retry may
-	// take the entry.
-	rctx, rcancel := context.WithTimeout(ctx, s.claimTimeout)
-	rerr := s.callRequeuer(rctx, c.item)
-	rcancel()
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
-	defer cancel()
+	rerr := s.callRequeuer(ctx, c.ends, it)
 	if rerr != nil {
-		if _, err := rdb.Release(bg, s.rdb, ks, c.item.ID, c.token); err != nil {
-			return fmt.Errorf("dlq: retry %s %s: %w: %w (the entry is still in the DLQ; dropping its claim failed too (%v), so it is retryable once the claim expires at %s)",
-				kind, c.item.ID, ErrRequeue, rerr, err, c.item.ClaimedUntil.Format(timeLayout))
-		}
-		return fmt.Errorf("dlq: retry %s %s: %w: %w (the entry is still in the DLQ)", kind, c.item.ID, ErrRequeue, rerr)
+		released := s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActRelease, ID: it.ID}}) == nil
+		return &RequeueError{Kind: kind, ID: it.ID, Err: rerr, Released: released}
 	}
-	removed, held, err := rdb.Ack(bg, s.rdb, ks, c.item.ID, c.token, c.raw, c.index)
-	switch {
-	case err != nil:
-		// The requeue happened; the entry stays and becomes retryable
-		// when the claim expires: a duplicate, never a loss.
-		s.logger().WarnContext(ctx, "dlq: requeued, but removing the entry failed; it stays in the DLQ and is retryable when its claim expires",
-			"kind", string(kind), "id", c.item.ID, "error", err)
-	case !held:
-		s.logger().WarnContext(ctx, "dlq: requeued after the claim expired; another retry may requeue it too",
-			"kind", string(kind), "id", c.item.ID, "removed", removed)
+	err := s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActAck, ID: it.ID, Raw: c.raw, Index: c.index}})
+	if err != nil {
+		return fmt.Errorf("dlq: retry %s %s: %w: %v (the job was requeued; the entry stays in the DLQ, claimed until %s, and can be requeued again after that)",
+			kind, it.ID, ErrNotRemoved, err, c.until.UTC().Format(timeLayout))
 	}
 	return nil
 }
 
-// callRequeuer runs the Requeuer, turning a panic into an error.
-func (s *Service) callRequeuer(ctx context.Context, it Item) (err error) {
+// endClaims ends claims of token: acks (remove the entry, drop the claim)
+// and releases (drop the claim). It keeps trying across Redis errors,
+// whatever they are (a failover answers with refused connections for
+// seconds), for up to ackTimeout, and also after ctx ends: a claim not
+// ended waits for its expiry.
+func (s *Service) endClaims(ctx context.Context, ks rdb.Keys, token string, ts []rdb.PageTarget) error {
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackTimeout)
+	defer cancel()
+	wait := 50 * time.Millisecond
+	for {
+		res, err := rdb.Page(bg, s.rdb, ks, ts, s.shift(), s.claimTimeout, token, false)
+		if err == nil {
+			return nil
+		}
+		// What the calls that answered did stands; go on with the rest.
+		ts = ts[len(res.Results):]
+		t := time.NewTimer(wait)
+		select {
+		case <-bg.Done():
+			t.Stop()
+			s.logger().ErrorContext(ctx, "dlq: ending retry claims failed; their entries stay claimed until the claims expire",
+				"key", ks.List, "entries", len(ts), "error", err)
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// callRequeuer runs the Requeuer with a context that ends when the claim
+// does, turning a panic into an error.
+func (s *Service) callRequeuer(ctx context.Context, ends time.Time, it Item) (err error) {
+	rctx, cancel := context.WithDeadline(ctx, ends)
+	defer cancel()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("requeuer panicked: %v", r)
 		}
 	}()
-	return s.requeuer.Requeue(ctx, it)
+	return s.requeuer.Requeue(rctx, it)
 }

@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"context"
+	"crypto/sha1"
 	"hash/maphash"
 
 	"github.com/dlqkit/dlq/internal/rdb"
@@ -24,26 +25,86 @@ func position(d, n int64) int64 {
 	return -(d + 1)
 }
 
-// distance is how many entries lie between a position and its end: what
-// LREM from that end compares before it gets there.
-func distance(pos int64) int64 {
-	if pos < 0 {
-		return -pos - 1
-	}
-	return pos
+// Pages of the reads: at most readPage entries and about readBytes bytes
+// a read, so that no read makes Redis build a large reply (2,500 entries of
+// 64 KiB are 160 MB). The first read of a walk is small; the next ones are
+// sized by the bytes the entries read so far took.
+const (
+	readPage      = 512
+	readFirstPage = 16
+	readBytes     = 1 << 20
+	walkOverlap   = 32
+)
+
+// pager sizes reads by the bytes of the entries seen so far.
+type pager struct {
+	entries, bytes int64
 }
 
-// walkPage and walkOverlap shape a walk's reads.
-const (
-	walkPage    = 512
-	walkOverlap = 32
-)
+func (p *pager) saw(raws []string) {
+	for _, r := range raws {
+		p.bytes += int64(len(r))
+	}
+	p.entries += int64(len(raws))
+}
+
+// next is the number of entries the next read should ask for.
+func (p *pager) next() int64 {
+	if p.entries == 0 {
+		return readFirstPage
+	}
+	avg := max(p.bytes/p.entries, 1)
+	return max(min(readPage, readBytes/avg), 1)
+}
+
+// snapshot fixes what a bulk action acts on: the entries present when it
+// started. Entries join a list only at its ends: LPUSH (this library, the
+// Python service, a Requeuer's jobs failing again) at the head, beyond the
+// newest entries present at the start, and RPUSH at the tail, where a walk
+// has been already. So a walk from the tail stops at the first entry it
+// has not shown that lies beyond the newest entries of the start, which it
+// recognises by their hashes; and it never shows more entries than the
+// list held at the start.
+type snapshot struct {
+	length int64            // entries at the start
+	newest map[[20]byte]int // hashes of the newest entries at the start -> copies
+	sizes  map[int]struct{} // their lengths: only entries of these lengths are hashed
+}
+
+// snapNewest is how many of the newest entries a snapshot remembers. A walk
+// stops beyond them; if all of them are removed by others before the walk
+// gets there, the length at the start bounds it.
+const snapNewest = 16
+
+// takeSnapshot reads the list's length and its newest entries in one round
+// trip.
+func (s *Service) takeSnapshot(ctx context.Context, key string) (*snapshot, error) {
+	n, raws, err := rdb.LenRange(ctx, s.rdb, key, 0, snapNewest-1)
+	if err != nil {
+		return nil, err
+	}
+	sn := &snapshot{length: n, newest: map[[20]byte]int{}, sizes: map[int]struct{}{}}
+	for _, r := range raws {
+		sn.newest[sha1.Sum([]byte(r))]++
+		sn.sizes[len(r)] = struct{}{}
+	}
+	return sn, nil
+}
+
+// isNewest reports whether raw is one of the snapshot's newest entries.
+func (sn *snapshot) isNewest(raw string) bool {
+	if _, ok := sn.sizes[len(raw)]; !ok {
+		return false
+	}
+	return sn.newest[sha1.Sum([]byte(raw))] > 0
+}
 
 // walk calls fn with the entries of a list from the oldest to the newest,
 // a page at a time, each entry once. fn returns how many of the entries it
 // was given it removed. The walk does not skip: every entry that is in the
 // list from the walk's start to its end is shown, whatever others push,
-// pop, trim or remove meanwhile, at either end or in the middle.
+// pop, trim or remove meanwhile, at either end or in the middle. With a
+// snapshot, it shows only entries present at the snapshot (see snapshot).
 //
 // How: the walk reads pages from the tail that overlap the part already
 // read, and remembers (a hash of) every entry shown. Entries only ever join
@@ -52,27 +113,30 @@ const (
 // continues the walk without a gap. A page whose oldest entry is new to the
 // walk means entries behind it were removed (pops, trims, evictions) and
 // the page may have jumped over some: the walk steps back toward the tail
-// until a page starts on shown ground. Entries pushed at the head while
-// the walk runs are shown if the walk gets there; entries pushed at the
-// tail (RPUSH, by other programs) after the walk passed are not.
-// Identical stored strings (only other programs write such, e.g. a retried
-// LPUSH) are each shown when they lie within one page of each other.
-func (s *Service) walk(ctx context.Context, key string, fn func([]stored) (removed int, err error)) error {
+// until a page starts on shown ground. Identical stored strings (only
+// other programs write such, e.g. a retried LPUSH) are each shown when
+// they lie within one page of each other.
+func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]stored) (removed int, err error)) error {
 	seed := maphash.MakeSeed()
 	seen := map[uint64]int{} // copies shown of each stored string
 	var off int64            // entries at the tail that were shown and are still there (an estimate)
+	var shown int64
+	var pg pager
+	atNewest := false // the walk met one of the snapshot's newest entries
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		size := pg.next()
 		start := max(off-walkOverlap, 0)
-		n, raws, err := rdb.LenRange(ctx, s.rdb, key, -(start + walkPage), -(start + 1))
+		n, raws, err := rdb.LenRange(ctx, s.rdb, key, -(start + size), -(start + 1))
 		if err != nil {
 			return err
 		}
 		if s.afterRead != nil {
 			s.afterRead()
 		}
+		pg.saw(raws)
 		if len(raws) == 0 {
 			if start == 0 {
 				return nil
@@ -82,19 +146,29 @@ func (s *Service) walk(ctx context.Context, key string, fn func([]stored) (remov
 		}
 		if start > 0 {
 			if seen[maphash.String(seed, raws[len(raws)-1])] == 0 {
-				off = max(start-walkPage, 0) // a gap may lie behind this page
+				off = max(start-size, 0) // a gap may lie behind this page
 				continue
 			}
 		}
 		page := make([]stored, 0, len(raws))
 		copies := map[uint64]int{} // copies met in this page so far
+		end := false
 		for i := len(raws) - 1; i >= 0; i-- {
 			h := maphash.String(seed, raws[i])
 			copies[h]++
 			if copies[h] <= seen[h] {
 				continue // shown before
 			}
+			if sn != nil {
+				newest := sn.isNewest(raws[i])
+				if (atNewest && !newest) || shown >= sn.length {
+					end = true // pushed after the start
+					break
+				}
+				atNewest = atNewest || newest
+			}
 			seen[h] = copies[h]
+			shown++
 			page = append(page, stored{raw: raws[i], index: position(start+int64(len(raws)-1-i), n)})
 		}
 		removed := 0
@@ -104,7 +178,7 @@ func (s *Service) walk(ctx context.Context, key string, fn func([]stored) (remov
 			}
 		}
 		off = start + int64(len(raws)-removed)
-		if len(raws) < walkPage {
+		if end || int64(len(raws)) < size {
 			return nil
 		}
 	}

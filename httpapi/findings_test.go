@@ -415,7 +415,7 @@ func TestFinding8(t *testing.T) {
 			}
 			items := pushErrs(t, svc, "f4")
 			r := send(h, "POST", "/dlq/scrape/retry-item", "application/json", `{"id":"`+items[0].ID+`"}`)
-			if r.status != 502 || r.detail(t) != "requeue failed; the entry is still in the DLQ and can be retried again" {
+			if r.status != 502 || r.detail(t) != "requeue failed: queue full; the entry is still in the DLQ and can be retried again" {
 				t.Fatalf("single retry: %d %s", r.status, r.body)
 			}
 			if llen(t, e, dlq.ScrapeKey) != n+4 {
@@ -546,9 +546,17 @@ func TestRetryWithoutRequeuer(t *testing.T) {
 		if !strings.Contains(page, `data-can-retry="false"`) {
 			t.Fatal("the script is not told")
 		}
+		// retry-item answers 409 and changes nothing (it used to pop the
+		// entry: nothing requeued, nothing logged)...
 		r := send(h, "POST", "/dlq/scrape/retry-item", "application/json", `{"id":"`+items[0].ID+`"}`)
-		if r.status != 200 || !strings.Contains(string(r.body), items[0].ID) || llen(t, e, dlq.ScrapeKey) != 1 {
+		if r.status != 409 || !strings.Contains(r.detail(t), "dlq.WithRequeuer") || llen(t, e, dlq.ScrapeKey) != 2 {
 			t.Fatalf("single retry without a Requeuer: %d %s", r.status, r.body)
+		}
+		// ...while the seed's own route keeps the seed's contract: pop and
+		// return the item.
+		r = send(h, "POST", "/dlq/scrape/"+items[0].ID+"/retry", "", "")
+		if r.status != 200 || !strings.Contains(string(r.body), items[0].ID) || llen(t, e, dlq.ScrapeKey) != 1 {
+			t.Fatalf("the seed's retry route without a Requeuer: %d %s", r.status, r.body)
 		}
 	})
 }

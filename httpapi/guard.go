@@ -1,17 +1,13 @@
 package httpapi
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/dlqkit/dlq"
 )
 
 // What guards the handler: the bound on heavy requests, the CORS answers
-// for trusted origins, and the probe for a Requeuer.
+// for trusted origins.
 
 // retryAfterSeconds is the Retry-After of a heavy request refused because
 // the handler is busy.
@@ -74,19 +70,4 @@ func (h *handler) cors(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// hasRequeuer reports whether svc was built with dlq.WithRequeuer. The
-// Service does not say so directly; RetryMatching does, before any other
-// work: without a Requeuer it returns ErrNoRequeuer, with one it starts a
-// walk that stops at once on a context already done. So the probe does
-// no I/O and changes nothing (a dry run, at that).
-func hasRequeuer(svc *dlq.Service) bool {
-	if svc == nil {
-		return false
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err := svc.RetryMatching(ctx, dlq.Scrape, dlq.Filter{}, dlq.DryRun())
-	return !errors.Is(err, dlq.ErrNoRequeuer)
 }

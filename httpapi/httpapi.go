@@ -61,6 +61,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/dlqkit/dlq"
 )
@@ -158,7 +159,7 @@ func New(svc *dlq.Service, opts ...Option) http.Handler {
 		}
 	}
 	h.heavy = make(chan struct{}, h.maxHeavy)
-	h.canRequeue = hasRequeuer(svc)
+	h.canRequeue = svc.CanRetry()
 	h.dashboardCS = dashboardCSP()
 	p := h.prefix
 	h.mux.HandleFunc("GET "+p+"/dlq", h.redirectToDashboard)
@@ -170,7 +171,7 @@ func New(svc *dlq.Service, opts ...Option) http.Handler {
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/count", h.heavyOnly(h.count))
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/groups", h.heavyOnly(h.groups))
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/history", h.history)
-	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/retry-item", h.byBody(retryID, false))
+	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/retry-item", h.byBody(retryItem, false))
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/delete-item", h.byBody(deleteID, true))
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/{id}/retry", h.byPath(retryID, false))
 	h.mux.HandleFunc("DELETE "+p+"/dlq/{kind}/{id}", h.byPath(deleteID, true))
@@ -330,9 +331,17 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusConflict, "the item is claimed by a retry under way; try again after its claim ends")
 	case errors.Is(err, dlq.ErrNoRequeuer):
 		writeError(w, http.StatusConflict, noRequeuerDetail)
+	case errors.Is(err, dlq.ErrMalformed):
+		writeError(w, http.StatusUnprocessableEntity, "the entry cannot be decoded, so it cannot be retried; discard it with delete-item; nothing was changed")
 	case errors.Is(err, dlq.ErrRequeue):
 		h.logger().WarnContext(r.Context(), "dlq/httpapi: requeue failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		writeError(w, http.StatusBadGateway, requeueFailedDetail(err))
+	case errors.Is(err, dlq.ErrNotRemoved):
+		h.logger().ErrorContext(r.Context(), "dlq/httpapi: requeued, but the entry was not removed", "method", r.Method, "path", r.URL.Path, "error", err)
+		writeError(w, http.StatusBadGateway, "the job was requeued, but removing the entry from the DLQ failed (Redis error; see the server log): it stays in the DLQ and can be requeued again when its claim expires")
+	case errors.Is(err, dlq.ErrOutOfMemory):
+		h.logger().ErrorContext(r.Context(), "dlq/httpapi: Redis is out of memory", "method", r.Method, "path", r.URL.Path, "error", err)
+		writeError(w, http.StatusInsufficientStorage, "Redis is out of memory and refused the change; nothing was changed. Free memory (delete entries: deletes still work) or raise maxmemory")
 	case r.Context().Err() != nil:
 		// The client hung up; nobody reads the answer.
 		h.logger().InfoContext(r.Context(), "dlq/httpapi: request cancelled", "method", r.Method, "path", r.URL.Path, "error", err)
@@ -347,14 +356,32 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 // Requeuer.
 const noRequeuerDetail = "retry needs a Requeuer: build the dlq.Service with dlq.WithRequeuer; nothing was changed"
 
-// requeueFailedDetail says where the entry of a failed single retry is.
-// The core keeps it in place and drops its claim; when dropping the claim
-// failed too, the entry is retryable once the claim expires.
+// requeueFailedDetail says why a single retry failed and where its entry
+// is. The core keeps it in place and drops its claim; when dropping the
+// claim failed too, the entry is retryable once the claim expires.
 func requeueFailedDetail(err error) string {
-	if strings.Contains(err.Error(), "dropping its claim failed") {
-		return "requeue failed; the entry is still in the DLQ, claimed until its claim expires, then retryable"
+	var re *dlq.RequeueError
+	reason := ""
+	if errors.As(err, &re) {
+		// The Requeuer's error, as its signature: the cause without the
+		// addresses and ids it may carry (those stay in the log).
+		reason = ": " + truncateDetail(dlq.Signature(re.Err.Error()), 300)
+		if !re.Released {
+			return "requeue failed" + reason + "; the entry is still in the DLQ, claimed until its claim expires, then retryable"
+		}
 	}
-	return "requeue failed; the entry is still in the DLQ and can be retried again"
+	return "requeue failed" + reason + "; the entry is still in the DLQ and can be retried again"
+}
+
+// truncateDetail cuts s to at most n bytes at a UTF-8 boundary.
+func truncateDetail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 type errorBody struct {

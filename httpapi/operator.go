@@ -157,8 +157,20 @@ func (h *handler) byBody(act itemAction, takesForce bool) http.HandlerFunc {
 			answerInput(w, ierr)
 			return
 		}
-		act(h, w, r, kind, id, force || bodyForce)
+		h.actOn(act, w, r, kind, id, force || bodyForce)
 	}
+}
+
+// actOn runs an item action; one whose id needs a search of the list (see
+// dlq.NeedsSearch) counts as heavy.
+func (h *handler) actOn(act itemAction, w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string, force bool) {
+	if dlq.NeedsSearch(id) {
+		if !h.acquire(w) {
+			return
+		}
+		defer h.release()
+	}
+	act(h, w, r, kind, id, force)
 }
 
 // byPath answers a route that names the id in the path:
@@ -168,7 +180,7 @@ func (h *handler) byPath(act itemAction, takesForce bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		kind, force, ok := h.itemPrelude(w, r, takesForce)
 		if ok {
-			act(h, w, r, kind, r.PathValue("id"), force)
+			h.actOn(act, w, r, kind, r.PathValue("id"), force)
 		}
 	}
 }
@@ -193,8 +205,19 @@ func (h *handler) itemPrelude(w http.ResponseWriter, r *http.Request, takesForce
 	return kind, force, true
 }
 
+// retryItem answers POST /dlq/{kind}/retry-item: a retry through the
+// Requeuer, or 409 (changing nothing) on a Service without one.
+func retryItem(h *handler, w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string, force bool) {
+	if !h.canRequeue {
+		writeError(w, http.StatusConflict, noRequeuerDetail)
+		return
+	}
+	retryID(h, w, r, kind, id, force)
+}
+
 // retryID retries one entry and answers it: requeued through the
-// Requeuer, or popped on a Service without one.
+// Requeuer, or popped on a Service without one (the seed's route
+// POST /dlq/{kind}/{id}/retry keeps that contract).
 func retryID(h *handler, w http.ResponseWriter, r *http.Request, kind dlq.Kind, id string, _ bool) {
 	it, err := h.svc.Retry(r.Context(), kind, id)
 	if err != nil {

@@ -177,7 +177,7 @@ func TestRetryRouteRequeueFailure(t *testing.T) {
 		it := pushErrs(t, svc, "boom")[0]
 		h := httpapi.New(svc)
 		r := do(t, h, "POST", "/dlq/scrape/"+it.ID+"/retry")
-		if r.status != http.StatusBadGateway || strings.Contains(string(r.body), "10.0.0.7") {
+		if r.status != http.StatusBadGateway || strings.Contains(string(r.body), "10.0.0.7") || !strings.Contains(string(r.body), "requeue failed: queue at <") || !strings.Contains(string(r.body), "> refused") {
 			t.Fatalf("retry with a failing requeuer: %d %s", r.status, r.body)
 		}
 		if items := decodeItems(t, do(t, h, "GET", "/dlq/scrape")); len(items) != 1 || items[0]["id"] != it.ID {

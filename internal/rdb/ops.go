@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,6 +82,7 @@ const (
 	OK      Status = "ok"
 	Claimed Status = "claimed" // the entry has a live claim
 	Missing Status = "missing" // no such entry (where the script looked)
+	OOM     Status = "oom"     // Redis refused to write the claim: out of memory
 )
 
 // Target names one entry for a script: its id ("" for an entry without
@@ -108,7 +110,9 @@ func (t Target) hint() any {
 // hook for tests, 0 in use.
 
 // Pop removes the target unless it has a live claim (or force is set). On
-// OK it returns the removed entry; on Claimed, the claim.
+// OK it returns the removed entry; on Claimed, the claim. A target that is
+// not where its hint or its id's time says is Missing: the search is
+// bounded (see lua/lib.lua).
 func Pop(ctx context.Context, c Client, k Keys, t Target, shift time.Duration, force bool) (Status, string, error) {
 	f := "0"
 	if force {
@@ -122,16 +126,17 @@ func Pop(ctx context.Context, c Client, k Keys, t Target, shift time.Duration, f
 	return st, s, err
 }
 
-// Claimed is one entry a Claim took.
+// ClaimedEntry is one entry a Claim took.
 type ClaimedEntry struct {
 	Raw      string    // the entry as stored
 	Index    int64     // where it was: a position from the nearer end (see Target)
 	Deadline time.Time // when the claim expires, by the Redis server's clock
+	Now      time.Time // the Redis server's clock when the claim was stamped
 }
 
 // Claim marks the target as claimed by token for timeout, unless it has a
 // live claim. On OK it returns the entry; on Claimed, the claim that
-// stopped it.
+// stopped it; on OOM, Redis' refusal.
 func Claim(ctx context.Context, c Client, k Keys, t Target, shift, timeout time.Duration, token string) (Status, ClaimedEntry, string, error) {
 	v, err := run(ctx, c, claimScript, []string{k.List, k.Claims},
 		t.ID, t.TS, shift.Milliseconds(), timeout.Milliseconds(), token, t.Raw, t.hint())
@@ -142,11 +147,13 @@ func Claim(ctx context.Context, c Client, k Keys, t Target, shift, timeout time.
 	if err != nil || st != OK {
 		return st, ClaimedEntry{}, s, err
 	}
-	var d int64
-	if r := v.([]any); len(r) > 3 {
+	r := v.([]any)
+	var d, now int64
+	if len(r) > 4 {
 		d, _ = r[3].(int64)
+		now, _ = r[4].(int64)
 	}
-	return st, ClaimedEntry{Raw: s, Index: i, Deadline: time.UnixMilli(d)}, "", nil
+	return st, ClaimedEntry{Raw: s, Index: i, Deadline: time.UnixMilli(d), Now: time.UnixMilli(now)}, "", nil
 }
 
 func answer(v any) (Status, string, int64, error) {
@@ -166,60 +173,138 @@ func answer(v any) (Status, string, int64, error) {
 	return Status(st), s, i, nil
 }
 
-// Ack removes the exact entry raw (seen at index) after a successful retry,
-// and the claim if it is still token's.
-func Ack(ctx context.Context, c Client, k Keys, id, token, raw string, index int64) (removed, held bool, err error) {
-	v, err := run(ctx, c, ackScript, []string{k.List, k.Claims}, id, token, raw, index)
-	if err != nil {
-		return false, false, err
-	}
-	r, ok := v.([]any)
-	if !ok || len(r) != 2 {
-		return false, false, fmt.Errorf("ack script answered %v", v)
-	}
-	a, _ := r[0].(int64)
-	b, _ := r[1].(int64)
-	return a > 0, b > 0, nil
+// Actions of page.lua.
+const (
+	ActDelete  byte = 'd' // remove, unless a live claim holds it
+	ActClaim   byte = 'c' // claim for the token, unless a live claim holds it
+	ActAck     byte = 'a' // remove after a successful retry; drop the token's claim
+	ActRelease byte = 'r' // drop the token's claim; the entry stays
+)
+
+// Results of page.lua, one per target.
+const (
+	Done      byte = '1' // removed, claimed or released
+	Gone      byte = '0' // not there (removed by someone else), or the claim is not the token's
+	ClaimedBy byte = 'c' // a live claim of someone else holds it
+	Refused   byte = 'm' // Redis refused the claim: out of memory
+)
+
+// PageTarget is one entry of a Page call.
+type PageTarget struct {
+	Act   byte
+	ID    string // "" for an entry without one
+	Raw   string // the entry as stored
+	Index int64  // where it was seen (see Target)
 }
 
-// Release drops the claim on id if it is still token's.
-func Release(ctx context.Context, c Client, k Keys, id, token string) (bool, error) {
-	v, err := run(ctx, c, releaseScript, []string{k.Claims}, id, token)
-	if err != nil {
-		return false, err
-	}
-	n, _ := v.(int64)
-	return n == 1, nil
+// PageResult is what a Page call did.
+type PageResult struct {
+	Results    string    // one of Done, Gone, ClaimedBy, Refused per target, in order
+	Now        time.Time // the Redis server's clock at the first call
+	Deadline   time.Time // the deadline of the claims stamped by the first call
+	CounterErr string    // the evicted counter's error, if any (the removals stand)
 }
 
-// Remove removes exact entries (Target.Raw, near Target.Index), skipping
-// those with a live claim. It returns one byte per target: '1' removed,
-// '0' gone already, 'c' claimed. With countEvicted the removed entries are
-// added to the evicted counter, whose error is returned in counterErr.
-func Remove(ctx context.Context, c Client, k Keys, ts []Target, shift time.Duration, countEvicted bool) (results, counterErr string, err error) {
+// Page acts on targets (see lua/page.lua) in as many calls as the scripts'
+// budget needs: each call does what fits and says how far it got. Between
+// calls, the positions of the targets left are corrected for the older
+// entries the calls removed. With countEvicted the removed entries are
+// added to the evicted counter.
+func Page(ctx context.Context, c Client, k Keys, ts []PageTarget, shift, timeout time.Duration, token string, countEvicted bool) (PageResult, error) {
 	keys := []string{k.List, k.Claims}
 	if countEvicted {
 		keys = append(keys, k.Evicted)
 	}
-	args := make([]any, 0, 1+3*len(ts))
-	args = append(args, shift.Milliseconds())
-	for _, t := range ts {
-		args = append(args, t.ID, t.Raw, t.Index)
+	ts = slices.Clone(ts)
+	var out PageResult
+	var results []byte
+	for len(ts) > 0 {
+		args := make([]any, 0, 3+4*len(ts))
+		args = append(args, shift.Milliseconds(), timeout.Milliseconds(), token)
+		for _, t := range ts {
+			args = append(args, string(t.Act), t.ID, t.Raw, t.Index)
+		}
+		v, err := run(ctx, c, pageScript, keys, args...)
+		if err != nil {
+			out.Results = string(results)
+			return out, err
+		}
+		r, ok := v.([]any)
+		if !ok || len(r) != 4 {
+			return out, fmt.Errorf("page script answered %v", v)
+		}
+		got, _ := r[0].(string)
+		if len(got) == 0 || len(got) > len(ts) {
+			return out, fmt.Errorf("page script answered %d results for %d entries", len(got), len(ts))
+		}
+		if len(results) == 0 {
+			now, _ := r[1].(int64)
+			d, _ := r[2].(int64)
+			out.Now, out.Deadline = time.UnixMilli(now), time.UnixMilli(d)
+		}
+		if s, _ := r[3].(string); s != "" {
+			out.CounterErr = s
+		}
+		results = append(results, got...)
+		removed := 0
+		for i := range len(got) {
+			if got[i] == Done && (ts[i].Act == ActDelete || ts[i].Act == ActAck) {
+				removed++
+			}
+		}
+		ts = ts[len(got):]
+		ShiftHints(ts, removed)
 	}
-	v, err := run(ctx, c, removeScript, keys, args...)
+	out.Results = string(results)
+	return out, nil
+}
+
+// ShiftHints corrects the positions of targets for k older entries
+// removed before them: an entry named by its distance from the tail is k
+// nearer to it. Targets come oldest first, as a walk from the tail shows
+// them.
+func ShiftHints(ts []PageTarget, k int) {
+	if k == 0 {
+		return
+	}
+	for i := range ts {
+		if ts[i].Index < 0 {
+			ts[i].Index = min(ts[i].Index+int64(k), -1)
+		}
+	}
+}
+
+// Candidate is an entry a Search found that holds one of the needles.
+type Candidate struct {
+	Raw   string
+	Index int64 // from the head, when it was seen
+}
+
+// Search looks for entries holding any of needles from index start (from
+// the head) toward the tail, in one bounded call (see lua/search.lua). It
+// returns the index to go on from (-1 at the end of the list) and the
+// candidates met.
+func Search(ctx context.Context, c Client, key string, start int64, needles []string) (next int64, cands []Candidate, err error) {
+	args := make([]any, 0, 1+len(needles))
+	args = append(args, start)
+	for _, n := range needles {
+		args = append(args, n)
+	}
+	v, err := run(ctx, c, searchScript, []string{key}, args...)
 	if err != nil {
-		return "", "", err
+		return 0, nil, err
 	}
 	r, ok := v.([]any)
-	if !ok || len(r) != 2 {
-		return "", "", fmt.Errorf("remove script answered %v", v)
+	if !ok || len(r) == 0 || len(r)%2 != 1 {
+		return 0, nil, fmt.Errorf("search script answered %v", v)
 	}
-	results, _ = r[0].(string)
-	counterErr, _ = r[1].(string)
-	if len(results) != len(ts) {
-		return "", "", fmt.Errorf("remove script answered %d results for %d entries", len(results), len(ts))
+	next, _ = r[0].(int64)
+	for i := 1; i+1 < len(r); i += 2 {
+		idx, _ := r[i].(int64)
+		raw, _ := r[i+1].(string)
+		cands = append(cands, Candidate{Raw: raw, Index: idx})
 	}
-	return results, counterErr, nil
+	return next, cands, nil
 }
 
 // Range reads entries start to stop (LRANGE indexes) of a list.
@@ -457,11 +542,11 @@ const (
 // TrimHistory deletes history buckets older than the bounds. It reads the
 // field names only when the hash holds more fields than the bounds allow.
 func TrimHistory(ctx context.Context, c Client, k Keys, now time.Time) (int64, error) {
-	n, err := c.HLen(ctx, k.History).Result()
+	n, err := HLen(ctx, c, k.History)
 	if err != nil || n <= HistoryMinutes+HistoryHours+2 {
 		return 0, err
 	}
-	fields, err := c.HKeys(ctx, k.History).Result()
+	fields, err := do(ctx, func() ([]string, error) { return c.HKeys(ctx, k.History).Result() })
 	if err != nil {
 		return 0, err
 	}
@@ -485,18 +570,18 @@ func TrimHistory(ctx context.Context, c Client, k Keys, now time.Time) (int64, e
 	if len(old) == 0 {
 		return 0, nil
 	}
-	return c.HDel(ctx, k.History, old...).Result()
+	return do(ctx, func() (int64, error) { return c.HDel(ctx, k.History, old...).Result() })
 }
 
 // MigrateLegacy puts back entries an earlier version left in its in-flight
 // hash and deletes its index, if either exists. It returns how many entries
 // it put back.
 func MigrateLegacy(ctx context.Context, c Client, k Keys) (int64, error) {
-	n, err := c.Exists(ctx, k.LegacyIndex).Result()
+	n, err := do(ctx, func() (int64, error) { return c.Exists(ctx, k.LegacyIndex).Result() })
 	if err != nil {
 		return 0, err
 	}
-	m, err := c.Exists(ctx, k.LegacyInflight).Result()
+	m, err := do(ctx, func() (int64, error) { return c.Exists(ctx, k.LegacyInflight).Result() })
 	if err != nil || n+m == 0 {
 		return 0, err
 	}
@@ -511,7 +596,7 @@ func MigrateLegacy(ctx context.Context, c Client, k Keys) (int64, error) {
 // MaxMemoryPolicy reads maxmemory_policy from INFO memory; "" when the
 // server does not say (miniredis).
 func MaxMemoryPolicy(ctx context.Context, c Client) (string, error) {
-	s, err := c.Info(ctx, "memory").Result()
+	s, err := do(ctx, func() (string, error) { return c.Info(ctx, "memory").Result() })
 	if err != nil {
 		return "", err
 	}
@@ -521,4 +606,40 @@ func MaxMemoryPolicy(ctx context.Context, c Client) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// Locate finds the entry with a UUIDv7 id (whose time is ts) where its
+// time says, without changing anything; ok is false when it is not there.
+func Locate(ctx context.Context, c Client, k Keys, id string, ts int64) (raw string, ok bool, err error) {
+	v, err := run(ctx, c, locateScript, []string{k.List}, id, ts)
+	if err != nil {
+		return "", false, err
+	}
+	r, _ := v.([]any)
+	if len(r) < 1 {
+		return "", false, nil
+	}
+	raw, _ = r[0].(string)
+	return raw, true, nil
+}
+
+// Now returns the Redis server's clock.
+func Now(ctx context.Context, c Client) (time.Time, error) {
+	return do(ctx, func() (time.Time, error) { return c.Time(ctx).Result() })
+}
+
+// HLen returns the number of fields of a hash.
+func HLen(ctx context.Context, c Client, key string) (int64, error) {
+	return do(ctx, func() (int64, error) { return c.HLen(ctx, key).Result() })
+}
+
+// do runs one command with retry (see retry).
+func do[T any](ctx context.Context, cmd func() (T, error)) (T, error) {
+	var v T
+	err := retry(ctx, func() error {
+		var err error
+		v, err = cmd()
+		return err
+	})
+	return v, err
 }

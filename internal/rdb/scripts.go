@@ -17,9 +17,9 @@ import (
 var (
 	popScript     = load("pop")
 	claimScript   = load("claim")
-	ackScript     = load("ack")
-	releaseScript = load("release")
-	removeScript  = load("remove")
+	pageScript    = load("page")
+	searchScript  = load("search")
+	locateScript  = load("locate")
 	expireScript  = load("expire")
 	migrateScript = load("migrate")
 	trimScript    = load("trim")

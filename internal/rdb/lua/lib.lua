@@ -1,16 +1,41 @@
 -- lib.lua: helpers, put where a script of the package has a line --[[lib]]
 -- (scripts.go).
 -- It touches no keys of its own; the scripts pass theirs in.
+--
+-- The budget. A script is one command: while it runs, every other client
+-- of Redis waits. So each script bounds its work, whatever the list holds
+-- and whatever others did a moment ago:
+--  * max_bytes: the bytes of entries it copies into Lua (LINDEX, LRANGE);
+--  * max_work: the list entries it makes Redis compare or walk, in units
+--    of one LPOS/LREM comparison (about 50 ns); walking the list to an
+--    index (LINDEX, LSET) costs about one unit per 64 entries passed.
+-- Work past the budget is left for the next call (the scripts say how far
+-- they got) or answered "not found".
+local max_bytes = 1048576
+local max_work = 60000
 
 -- ts_of returns the unix milliseconds carried by the UUIDv7 id at the start
--- of an entry this library wrote ({"id":"<uuid>",...), or nil for any other
--- entry (another program's, or a UUIDv4 id).
+-- of an entry ({"id":"<uuid>",... as this library writes it, or
+-- {"id": "<uuid>",... as Python's json.dumps does), or nil for any other
+-- entry (another layout, or an id without a time).
 local function ts_of(e)
-  if not e or string.sub(e, 1, 7) ~= '{"id":"' or string.sub(e, 22, 22) ~= '7'
-    or string.sub(e, 16, 16) ~= '-' or string.sub(e, 44, 44) ~= '"' then
+  if not e then return nil end
+  local o
+  if string.sub(e, 1, 7) == '{"id":"' then o = 7
+  elseif string.sub(e, 1, 8) == '{"id": "' then o = 8
+  else return nil end
+  if string.sub(e, o + 15, o + 15) ~= '7' or string.sub(e, o + 9, o + 9) ~= '-'
+    or string.sub(e, o + 37, o + 37) ~= '"' then
     return nil
   end
-  return tonumber(string.sub(e, 8, 15) .. string.sub(e, 17, 20), 16)
+  return tonumber(string.sub(e, o + 1, o + 8) .. string.sub(e, o + 10, o + 13), 16)
+end
+
+-- has_id reports whether entry e starts with the id key and this id, in
+-- either layout ts_of reads.
+local function has_id(e, id)
+  return e and (string.sub(e, 1, 8 + #id) == '{"id":"' .. id .. '"'
+    or string.sub(e, 1, 9 + #id) == '{"id": "' .. id .. '"')
 end
 
 -- clock returns the Redis server's time in ms, plus shift ms (a hook for
@@ -31,6 +56,12 @@ local function deadline_of(c)
   return tonumber(d) or 0
 end
 
+-- token_of returns the token of a claim, or nil.
+local function token_of(c)
+  if not c then return nil end
+  return string.match(c, '^%d+:(.*)$')
+end
+
 -- live_claim returns the claim on id if it has not expired at now.
 local function live_claim(claims, id, now)
   local c = redis.call('HGET', claims, id)
@@ -39,14 +70,46 @@ local function live_claim(claims, id, now)
 end
 
 -- Positions are list indexes as LRANGE takes them: from the head (0 is the
--- newest) or, negative, from the tail (-1 is the oldest). Go passes entries
--- near the tail by their distance from it, which pushes at the head do not
--- change. They are hints: others push, pop and trim meanwhile.
+-- newest) or, negative, from the tail (-1 is the oldest). Go names entries
+-- from the nearer end. They are hints: others push, pop and trim
+-- meanwhile. An entry named from the tail moves away from it only when
+-- others RPUSH; one named from the head, with every push.
+local tail_slack = 64
+local head_slack = 1024
 
--- head_index turns a position into an index from the head, in 0..n-1.
-local function head_index(i, n)
-  if i < 0 then i = n + i end
-  return math.max(0, math.min(i, n - 1))
+-- dist is how many entries lie between position p and its end.
+local function dist(p)
+  if p < 0 then return -p - 1 end
+  return p
+end
+
+-- walk_cost is the work of reaching position p by index.
+local function walk_cost(p)
+  return math.floor(dist(p) / 64) + 1
+end
+
+-- exact_cost is the most work exact spends on an entry seen at p.
+local function exact_cost(p)
+  if p < 0 then return walk_cost(p) + dist(p) + tail_slack end
+  return walk_cost(p) + dist(p) + head_slack
+end
+
+-- exact returns the index from the head of the exact entry e of list key
+-- (of n entries), seen at position p, or nil: one LINDEX at p, then LPOS
+-- from p's end, no further than p's distance and the slack. Its work is at
+-- most exact_cost(p), whether or not the entry is still there.
+local function exact(key, e, p, n)
+  if redis.call('LINDEX', key, p) == e then
+    if p < 0 then return n + p end
+    return p
+  end
+  local i
+  if p < 0 then
+    i = redis.call('LPOS', key, e, 'RANK', -1, 'MAXLEN', dist(p) + 1 + tail_slack)
+  else
+    i = redis.call('LPOS', key, e, 'MAXLEN', dist(p) + 1 + head_slack)
+  end
+  return i or nil
 end
 
 -- position returns the way to name index i (from the head) of a list of n
@@ -56,160 +119,158 @@ local function position(i, n)
   return i - n
 end
 
--- sign is the LREM count that scans from the end position p is named
--- from: 1 from the head, -1 from the tail. (Any count of magnitude 1
--- removes the entry; the right one finds it without a long scan.)
-local function sign(p)
-  if p >= 0 then return 1 end
-  return -1
-end
-
--- window is how far around a position the scripts look for an entry.
-local window = 64
-
--- find_near returns the index of entry e in list key within the window
--- around index i, or nil.
-local function find_near(key, e, i, n)
-  local a = math.max(0, i - window)
-  local b = math.min(n - 1, i + window)
-  if a > b then return nil end
-  local got = redis.call('LRANGE', key, a, b)
-  for j = 1, #got do
-    if got[j] == e then return a + j - 1 end
+-- drop removes the entries at the given indexes (from the head, each
+-- once, all of list key of n entries) at a cost bounded by the farthest
+-- one's distance from its end: the last k entries with one LTRIM; else
+-- each is overwritten with a mark (LSET) and the marks are removed with
+-- one LREM from each end, which compares no further than the farthest
+-- mark on its side. When Redis refuses LSET (out of memory: LSET may grow
+-- it), each entry is removed with LREM from its nearer end. It returns
+-- the number removed.
+local function drop(key, idx, raws, n, token)
+  local k = #idx
+  if k == 0 then return 0 end
+  table.sort(idx)
+  if idx[1] == n - k and idx[k] == n - 1 then
+    redis.call('LTRIM', key, 0, -(k + 1))
+    return k
   end
-  return nil
-end
-
--- around returns the first entry within w of position p (named from the
--- head, or from the tail if negative) that starts with prefix, and its
--- position, named from the same end as p; or nil.
-local function around(key, prefix, p, w)
-  local a, b = math.max(0, p - w), p + w
-  if p < 0 then a, b = p - w, math.min(-1, p + w) end
-  local got = redis.call('LRANGE', key, a, b)
-  for j = 1, #got do
-    if string.sub(got[j], 1, #prefix) == prefix then
-      if p < 0 then return got[j], b - (#got - j) end
-      return got[j], a + j - 1
+  local mark = '\0dlq:removed:' .. token .. '\0'
+  local heads, tails = 0, 0
+  for j = 1, k do
+    local r = redis.pcall('LSET', key, idx[j], mark)
+    if type(r) == 'table' and r.err then
+      -- Out of memory: remove one by one (LREM frees, so Redis runs it).
+      local removed = 0
+      if heads + tails > 0 then
+        removed = redis.call('LREM', key, heads, mark) + redis.call('LREM', key, -tails, mark)
+      end
+      for q = j, k do
+        local p = position(idx[q] - removed, n - removed)
+        local c = 1
+        if p < 0 then c = -1 end
+        removed = removed + redis.call('LREM', key, c, raws[q])
+      end
+      return removed
     end
+    if idx[j] * 2 < n then heads = heads + 1 else tails = tails + 1 end
   end
-  return nil
+  local removed = 0
+  if heads > 0 then removed = removed + redis.call('LREM', key, heads, mark) end
+  if tails > 0 then removed = removed + redis.call('LREM', key, -tails, mark) end
+  return removed
 end
 
--- locate finds the entry this library wrote with the given id, whose UUIDv7
--- carries time ts, without reading the list: a look at both ends first (a
--- pop of the newest or the oldest entry costs one or two LINDEX), then a
--- binary search on the ids' times (the list is in push order, newest first)
--- and a look at the windows around the place found. It returns the entry
--- and its position (see above), or nil when the entry is not where its time
--- says (the caller then scans). head and tail are the list's first and last
--- entries if the caller read them already (false: the list is empty), nil
--- if not.
-local function locate(key, id, ts, head, tail)
-  local prefix = '{"id":"' .. id .. '"'
-  if head == nil then head = redis.call('LINDEX', key, 0) end
-  if not head then return nil end
-  if string.sub(head, 1, #prefix) == prefix then return head, 0 end
-  local probed = {} -- index -> entry (false past the end), read once
+-- drop_cost is the work drop spends on entries at these indexes.
+local function drop_cost(far)
+  return far + 1
+end
+
+-- locate finds the entry with the given UUIDv7 id, whose time is ts,
+-- without reading the list: the two ends first, then a binary search on
+-- the entries' times (the list is in push order, newest first), then the
+-- entries around the place found, outward, while their times are within
+-- five minutes of ts (entries of processes whose clocks disagree sit a
+-- little away from their time's place), at most 1,024 entries and
+-- max_bytes in all. It returns the entry and its position, or nil: a
+-- bounded search, never a scan.
+local window_entries = 1024
+local window_ms = 5 * 60 * 1000
+local function locate(key, id, ts, n)
+  if n == 0 then return nil end
+  local bytes = 0
   local function get(i)
-    local e = probed[i]
-    if e == nil then
-      e = redis.call('LINDEX', key, i)
-      probed[i] = e
-    end
+    local e = redis.call('LINDEX', key, i)
+    if e then bytes = bytes + #e end
     return e
   end
-  local function at(i)
-    -- the time at index i, or at the nearest entry within 64 after or
-    -- before it that carries one (other programs' entries carry none)
-    local t = ts_of(get(i))
-    if t then return t end
-    local got = redis.call('LRANGE', key, i + 1, i + 64)
+  local head = get(0)
+  if has_id(head, id) then return head, 0 end
+  if n > 1 then
+    local tail = get(-1)
+    if has_id(tail, id) then return tail, -1 end
+  end
+  -- The time at index i: the median of the times of the entries from i
+  -- on (as many as fit 64 KB, at most 16), so that a few entries of a
+  -- process whose clock is off, or of another program (no time), do not
+  -- send the search astray; nil if none of them carries a time.
+  local width = math.max(1, math.min(16, math.floor(65536 / math.max(1, #head))))
+  local function time_at(i)
+    local got = redis.call('LRANGE', key, i, i + width - 1)
+    local ts_ = {}
     for j = 1, #got do
-      t = ts_of(got[j])
-      if t then return t end
+      bytes = bytes + #got[j]
+      local t = ts_of(got[j])
+      if t then ts_[#ts_ + 1] = t end
     end
-    got = redis.call('LRANGE', key, math.max(0, i - 64), i - 1)
-    for j = #got, 1, -1 do
-      t = ts_of(got[j])
-      if t then return t end
-    end
-    return nil
+    if #ts_ == 0 then return nil end
+    table.sort(ts_)
+    return ts_[math.floor((#ts_ + 1) / 2)]
   end
-  probed[0] = head
-  local p -- where to look: a position
-  local t = at(0)
-  if t and ts >= t then p = 0 end
-  if not p then
-    if tail == nil then tail = redis.call('LINDEX', key, -1) end
-    if tail and string.sub(tail, 1, #prefix) == prefix then return tail, -1 end
-    t = ts_of(tail)
-    if t and ts <= t then p = -1 end
+  -- The first index whose time is at or before ts. The ends' times are
+  -- not trusted: one entry from a clock an hour off must not send every
+  -- search there.
+  local lo, hi = 0, n - 1
+  while lo < hi and bytes < max_bytes / 2 do
+    local mid = math.floor((lo + hi) / 2)
+    local t = time_at(mid)
+    if not t then break end
+    if t > ts then lo = mid + 1 else hi = mid end
   end
-  if not p then
-    local n = redis.call('LLEN', key)
-    local lo, hi = 0, n - 1
-    while lo < hi do
-      local mid = math.floor((lo + hi) / 2)
-      t = at(mid)
-      if not t then return nil end
-      if t > ts then lo = mid + 1 else hi = mid end
-    end
-    p = position(lo, n)
-    local e = get(lo)
-    if e and string.sub(e, 1, #prefix) == prefix then return e, p end
-  end
-  -- Not right there: the window, then a wider one. Entries pushed by a
-  -- process whose clock is off by a little, or in the same millisecond as
-  -- others, sit a little away from their time's place.
-  for _, w in ipairs({window, 16 * window}) do
-    local e, q = around(key, prefix, p, w)
-    if e then return e, q end
-  end
-  return nil
-end
-
--- drift bounds how far an entry named by its distance from the tail is
--- looked for beyond that distance: it moves away from the tail only when
--- others RPUSH (pops, trims and removals bring it nearer), so an entry not
--- within drift of its place is gone.
-local drift = 2048
-
--- find returns the entry to act on and its position (see above): the exact
--- entry raw if given (checked at the position hint, else with LPOS from
--- that end), or the entry with this id found by locate (given head and
--- tail, as locate takes them).
-local function find(key, id, ts, raw, hint, head, tail)
-  if raw == '' then
-    if ts < 0 then return nil end
-    return locate(key, id, ts, head, tail)
-  end
-  if hint ~= '' then
-    -- Where it was seen: one LINDEX, without reading the length.
-    local p = tonumber(hint)
-    if redis.call('LINDEX', key, p) == raw then return raw, p end
-  end
-  local n = redis.call('LLEN', key)
-  if n == 0 then return nil end
-  local i
-  if hint == '' then
-    i = redis.call('LPOS', key, raw)
-  else
-    -- Near an end, LPOS from that end (it compares in C, without copying
-    -- entries into the script; it answers an index from the head); else
-    -- the window around it; else LPOS.
-    local p = tonumber(hint)
-    if p < 0 and -p <= 4 * drift then
-      i = redis.call('LPOS', key, raw, 'RANK', -1, 'MAXLEN', -p + drift)
-    else
-      i = find_near(key, raw, head_index(p, n), n)
-      if not i and p < 0 then
-        i = redis.call('LPOS', key, raw, 'RANK', -1, 'MAXLEN', -p + drift)
-      elseif not i then
-        i = redis.call('LPOS', key, raw)
+  -- Outward from lo: chunks toward the head and toward the tail in turn.
+  local up, down = lo - 1, lo -- next index to read on each side
+  local up_open, down_open = true, true
+  local far_run = {0, 0} -- entries met in a row, on each side, whose time is far from ts
+  local seen = 0
+  while (up_open or down_open) and seen < window_entries and bytes < max_bytes do
+    for side = 1, 2 do
+      local a, b
+      if side == 1 and down_open then
+        a, b = down, math.min(down + 7, n - 1)
+        down = b + 1
+        if a > b then down_open = false end
+      elseif side == 2 and up_open then
+        a, b = math.max(up - 7, 0), up
+        up = a - 1
+        if a > b then up_open = false end
+      end
+      if a and a <= b then
+        local got = redis.call('LRANGE', key, a, b)
+        for j = 1, #got do
+          local e = got[j]
+          bytes = bytes + #e
+          seen = seen + 1
+          if has_id(e, id) then return e, position(a + j - 1, n) end
+          local t = ts_of(e)
+          if t and math.abs(t - ts) > window_ms then
+            far_run[side] = far_run[side] + 1
+          else
+            far_run[side] = 0
+          end
+        end
+        -- 256 entries in a row far from ts: this side has left the time.
+        if far_run[side] >= 256 then
+          if side == 1 then down_open = false else up_open = false end
+        end
+        if side == 1 and down > n - 1 then down_open = false end
+        if side == 2 and up < 0 then up_open = false end
       end
     end
   end
+  return nil
+end
+
+-- find returns the entry to act on and its position: the exact entry raw
+-- if given (seen at position hint; see exact), or the entry with this id
+-- found by locate.
+local function find(key, id, ts, raw, hint)
+  local n = redis.call('LLEN', key)
+  if n == 0 then return nil end
+  if raw == '' then
+    if ts < 0 then return nil end
+    return locate(key, id, ts, n)
+  end
+  local i = exact(key, raw, tonumber(hint), n)
   if i then return raw, position(i, n) end
   return nil
 end

@@ -1,27 +1,26 @@
 -- pop.lua removes one entry unless it is claimed.
 -- KEYS[1] the list, KEYS[2] the claims hash (id -> "<deadline ms>:<token>")
 -- ARGV[1] id, ARGV[2] the id's UUIDv7 time in ms or -1, ARGV[3] the clock's
--- shift in ms (0; see clock in lib.lua),
--- ARGV[4] "1" to remove a claimed entry too, ARGV[5] the exact entry or ""
--- to locate it by id and time, ARGV[6] where the entry was seen (a position,
--- see lib.lua) or "".
--- Returns {"ok", entry}, {"claimed", claim} or {"missing"}.
+-- shift in ms (0; see clock in lib.lua), ARGV[4] "1" to remove a claimed
+-- entry too, ARGV[5] the exact entry or "" to locate it by id and time,
+-- ARGV[6] where the entry was seen (a position, see lib.lua) or "".
+-- Returns {"ok", entry}, {"claimed", claim} or {"missing"}. Its work is
+-- bounded (see lib.lua): a missing entry costs a bounded search.
 local id, ts = ARGV[1], tonumber(ARGV[2])
 local c = redis.call('HGET', KEYS[2], id)
 
 -- The common case comes before lib.lua's functions are defined, which
 -- costs about as much as a command: an entry without a claim, this
 -- library's, at either end of the list (HGET, one or two LINDEX, LREM).
-local head, tail
 if not c and ARGV[5] == '' and ts >= 0 then
   local prefix = '{"id":"' .. id .. '"'
-  head = redis.call('LINDEX', KEYS[1], 0)
+  local head = redis.call('LINDEX', KEYS[1], 0)
   if not head then return {'missing'} end
   if string.sub(head, 1, #prefix) == prefix then
     redis.call('LREM', KEYS[1], 1, head)
     return {'ok', head}
   end
-  tail = redis.call('LINDEX', KEYS[1], -1)
+  local tail = redis.call('LINDEX', KEYS[1], -1)
   if string.sub(tail, 1, #prefix) == prefix then
     redis.call('LREM', KEYS[1], -1, tail)
     return {'ok', tail}
@@ -31,8 +30,11 @@ end
 --[[lib]]
 
 if c and ARGV[4] ~= '1' and deadline_of(c) > clock(ARGV[3]) then return {'claimed', c} end
-local e, p = find(KEYS[1], id, ts, ARGV[5], ARGV[6], head, tail)
+local e, p = find(KEYS[1], id, ts, ARGV[5], ARGV[6])
 if not e then return {'missing'} end
-if redis.call('LREM', KEYS[1], sign(p), e) == 0 then return {'missing'} end
+-- LREM from p's end finds e within the distance find just searched.
+local count = 1
+if p < 0 then count = -1 end
+if redis.call('LREM', KEYS[1], count, e) == 0 then return {'missing'} end
 if c then redis.call('HDEL', KEYS[2], id) end
 return {'ok', e}

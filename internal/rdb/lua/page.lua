@@ -1,0 +1,90 @@
+-- page.lua acts on a page of exact entries, each seen at a position (a
+-- hint, see lib.lua): a bulk delete, a bulk claim, the end of retries
+-- (remove, or drop the claim), an age eviction. It stops when its budget
+-- (see lib.lua) would be exceeded, and says how far it got: the caller
+-- sends the rest in another call. It removes with LTRIM, LREM and (when
+-- Redis lets it) LSET, and drops claims with HDEL, so removals work when
+-- Redis is out of memory.
+-- KEYS[1] the list, KEYS[2] the claims hash, KEYS[3] (optional) a counter
+-- to add the removed entries to (the evicted counter, for age evictions)
+-- ARGV[1] the clock's shift in ms (0; see clock in lib.lua), ARGV[2] the
+-- claim timeout in ms, ARGV[3] a token (of the claims this call stamps,
+-- and of those it ends), then quadruples: action, id ("" for none), exact
+-- entry, position. Actions:
+--   d  delete, unless a live claim holds it
+--   c  claim for the token, unless a live claim holds it
+--   a  acknowledge a retry: remove, and drop the claim if it is the token's
+--   r  release: drop the claim if it is the token's (the entry stays)
+-- Returns {results, now, deadline, counter error}: results has one
+-- character per entry acted on, in order ("1" done, "0" gone already or
+-- not the token's claim, "c" claimed by another, "m" out of memory), and
+-- may be shorter than the page; counter error is "" or the error of the
+-- counter's INCRBY (the removals stand).
+--[[lib]]
+local n = redis.call('LLEN', KEYS[1])
+local has_claims = redis.call('EXISTS', KEYS[2]) == 1
+local now = clock(ARGV[1])
+local deadline = now + tonumber(ARGV[2])
+local token = ARGV[3]
+local out, idx, raws, taken = {}, {}, {}, {}
+local work, far = 0, 0
+local bytes = 0
+for j = 4, #ARGV, 4 do
+  local a, id, e, p = ARGV[j], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3])
+  local cost = 1
+  if a ~= 'r' then cost = exact_cost(p) end
+  if #out > 0 and (work + cost + drop_cost(math.max(far, dist(p))) > max_work
+      or bytes + #e > max_bytes) then
+    break
+  end
+  work, bytes = work + cost, bytes + #e
+  local r = '0'
+  if a == 'r' then
+    local cl = redis.call('HGET', KEYS[2], id)
+    if cl and token_of(cl) == token then
+      redis.call('HDEL', KEYS[2], id)
+      r = '1'
+    end
+  elseif (a == 'd' or a == 'c') and has_claims and id ~= '' and live_claim(KEYS[2], id, now) then
+    r = 'c'
+  else
+    local i = exact(KEYS[1], e, p, n)
+    if i and taken[i] then i = nil end -- a copy this call already took
+    if i and a == 'c' then
+      local h = redis.pcall('HSET', KEYS[2], id, deadline .. ':' .. token)
+      if type(h) == 'table' and h.err then
+        r = 'm'
+      else
+        has_claims, r = true, '1'
+      end
+    elseif i then
+      taken[i] = true
+      idx[#idx + 1], raws[#raws + 1] = i, e
+      far = math.max(far, math.min(i, n - 1 - i))
+      r = '1'
+      if a == 'a' then
+        local cl = redis.call('HGET', KEYS[2], id)
+        if cl and token_of(cl) == token then redis.call('HDEL', KEYS[2], id) end
+      elseif has_claims and id ~= '' then
+        redis.call('HDEL', KEYS[2], id) -- an expired claim
+      end
+    elseif a == 'a' then
+      local cl = redis.call('HGET', KEYS[2], id)
+      if cl and token_of(cl) == token then redis.call('HDEL', KEYS[2], id) end
+    end
+  end
+  out[#out + 1] = r
+end
+-- raws in the order drop sorts idx
+local order = {}
+for j = 1, #idx do order[j] = j end
+table.sort(order, function(x, y) return idx[x] < idx[y] end)
+local sidx, sraws = {}, {}
+for j = 1, #order do sidx[j], sraws[j] = idx[order[j]], raws[order[j]] end
+local removed = drop(KEYS[1], sidx, sraws, n, token)
+local cerr = ''
+if KEYS[3] and removed > 0 then
+  local r = redis.pcall('INCRBY', KEYS[3], removed)
+  if type(r) == 'table' and r.err then cerr = r.err end
+end
+return {table.concat(out), now, deadline, cerr}

@@ -1,0 +1,35 @@
+-- search.lua looks for an id in a bounded stretch of the list, from the
+-- head toward the tail, inside Redis: entries are compared in Lua and
+-- only candidates leave it. The caller decodes each candidate and goes on
+-- from where this call stopped.
+-- KEYS[1] the list
+-- ARGV[1] the index (from the head) to start at, then the needles: the
+-- forms of the quoted id as JSON writers write it ("<id>").
+-- Returns {next index (-1 at the end of the list), candidate index,
+-- candidate, ...}: at most 4 candidates; next is where to go on.
+--[[lib]]
+local start = tonumber(ARGV[1])
+local bytes, seen, found = 0, 0, {}
+local i = start
+local step = 8
+while seen < 4096 and bytes < max_bytes and #found < 8 do
+  local got = redis.call('LRANGE', KEYS[1], i, i + step - 1)
+  for j = 1, #got do
+    local e = got[j]
+    bytes = bytes + #e
+    for q = 2, #ARGV do
+      if string.find(e, ARGV[q], 1, true) then
+        found[#found + 1] = i + j - 1
+        found[#found + 1] = e
+        break
+      end
+    end
+  end
+  seen = seen + #got
+  i = i + #got
+  if #got < step then return {-1, unpack(found)} end
+  -- the next read: as many entries as the bytes left allow, at most 256
+  local avg = math.max(1, math.floor(bytes / seen))
+  step = math.max(1, math.min(256, math.floor((max_bytes - bytes) / avg)))
+end
+return {i, unpack(found)}

@@ -1,0 +1,123 @@
+package dlq
+
+import (
+	"context"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dlqkit/dlq/internal/rdb"
+)
+
+// Finding an entry by its id. An id this library wrote is a UUIDv7 and
+// carries its push time: the scripts find its place by a binary search on
+// the entries' times and look around it (lua/lib.lua's locate), a bounded
+// search that answers "missing" without a scan. Other ids (the Python
+// service's uuid4, anything another program wrote) carry no time: they
+// are searched for inside Redis by search.lua, newest first, a bounded
+// stretch per call, and only candidate entries travel to the client, which
+// checks each one's id.
+
+// searchOverlap is how far back each search call starts from where the
+// last one stopped, so that entries popped at the head meanwhile do not
+// make it jump over the one it looks for.
+const searchOverlap = 32
+
+// searchFor calls fn with each entry whose id is id, with its index from
+// the head when seen, newest first, until fn returns true or an error, or
+// the list's end. Each call to Redis is bounded (see search.lua).
+func (s *Service) searchFor(ctx context.Context, ks rdb.Keys, id string, fn func(raw string, index int64) (bool, error)) error {
+	needles := idNeedles(id)
+	start := int64(0)
+	for start >= 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		next, cands, err := rdb.Search(ctx, s.rdb, ks.List, start, needles)
+		if err != nil {
+			return err
+		}
+		for _, c := range cands {
+			if got, ok := readID(c.Raw); !ok || got != id {
+				continue
+			}
+			if done, err := fn(c.Raw, c.Index); done || err != nil {
+				return err
+			}
+		}
+		if next < 0 {
+			return nil
+		}
+		start = max(next-searchOverlap, start+1)
+	}
+	return nil
+}
+
+// idNeedles returns the forms the quoted id takes in the JSON of the
+// writers we know: as is (an id of printable ASCII without quotes or
+// backslashes is written so by every writer), as this library escapes it,
+// with non-ASCII as \u escapes (Python's json.dumps), and with slashes
+// escaped (\/, which some writers do).
+func idNeedles(id string) []string {
+	forms := []string{string(appendString(nil, id))}
+	if ascii := asciiJSON(id); ascii != forms[0] {
+		forms = append(forms, ascii)
+	}
+	for _, f := range forms[:len(forms):len(forms)] {
+		if strings.Contains(f, "/") {
+			forms = append(forms, strings.ReplaceAll(f, "/", `\/`))
+		}
+	}
+	return forms
+}
+
+// asciiJSON writes s as a JSON string with every non-ASCII character as
+// \u escapes, as Python's json.dumps does by default.
+func asciiJSON(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r >= 0x7f:
+			if r > 0xffff {
+				r1, r2 := utf16Pair(r)
+				b.WriteString(u4(r1))
+				b.WriteString(u4(r2))
+			} else {
+				if r == utf8.RuneError {
+					r = 0xfffd
+				}
+				b.WriteString(u4(r))
+			}
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func utf16Pair(r rune) (rune, rune) {
+	r -= 0x10000
+	return 0xd800 + (r>>10)&0x3ff, 0xdc00 + r&0x3ff
+}
+
+func u4(r rune) string {
+	return `\u` + string([]byte{hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf]})
+}
+
+// NeedsSearch reports whether finding the entry with this id by
+// [Service.Pop], [Service.Delete], [Service.Retry] or [Service.Get] may
+// need a search of the list (ids that are not canonical UUIDv7s: another
+// program's ids), rather than the bounded look where the id's time says.
+// The search is bounded per call to Redis but reads up to the whole list
+// in calls; the httpapi package counts such requests as heavy.
+func NeedsSearch(id string) bool { return v7Time(id) < 0 }
