@@ -177,7 +177,7 @@ func TestGroups(t *testing.T) {
 			t.Fatalf("%d groups: %+v", len(gs), gs)
 		}
 		g := gs[0]
-		if g.Signature != "GET https://a.com/<path>: 503" || g.Count != 5 || g.Sample != last503.Error ||
+		if g.Signature != "GET <url>: 503" || g.Count != 5 || g.Sample != last503.Error ||
 			!g.Newest.Equal(last503.FailedAt) || !g.Oldest.Equal(last503.FailedAt.Add(-4*time.Second)) {
 			t.Errorf("first group = %+v", g)
 		}
