@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -87,6 +89,41 @@ func TestGroupsPages(t *testing.T) {
 			if r := do(t, h, "GET", target); r.status != 400 {
 				t.Errorf("GET %s: %d, want 400", target, r.status)
 			}
+		}
+	})
+}
+
+// TestDashboardHostsAndMoreCauses: each cause lists its hosts, with a
+// link that narrows the list to the cause on that host and per-host
+// buttons; causes past the top 10 unfold under "N more causes"; the chart
+// opens on 1h for a DLQ younger than a day.
+func TestDashboardHostsAndMoreCauses(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		var texts []string
+		for i := range 12 { // 12 causes: c0 has 13 entries … c11 has 2
+			for n := range 13 - i {
+				texts = append(texts, fmt.Sprintf(`selector "span.c%d" matched 0 nodes on https://h%d.example.com/p`, i, n%7))
+			}
+		}
+		pushErrs(t, e.svc, texts...)
+		h := httpapi.New(e.svc, httpapi.WithPrefix("/ops"))
+		sig := dlq.Signature(texts[0])
+		attr := strings.NewReplacer(`"`, "&#34;", "<", "&lt;", ">", "&gt;", "+", "&#43;").Replace // as html/template writes attributes
+		_, page := getPage(t, h, "/ops/dlq/")
+		for _, want := range []string{
+			`<details class="more-causes" data-key="more-causes"><summary>2 more causes</summary>`,
+			`<a href="?host=h0.example.com&amp;kind=scrape&amp;sig=` + attr(url.QueryEscape(sig)) + `" data-host="h0.example.com">h0.example.com</a> <span class="n">2</span>`,
+			`data-sig="` + attr(sig) + `" data-host="h0.example.com" class="small danger">discard these</button>`,
+			`<li class="more-hosts">2 more hosts</li>`,
+			`<section id="chart" data-window="1h">`, `data-window="1h" aria-pressed="true"`,
+		} {
+			if !strings.Contains(page, want) {
+				t.Errorf("page lacks %s", want)
+			}
+		}
+		code, page := getPage(t, h, "/ops/dlq/?kind=scrape&sig="+url.QueryEscape(sig)+"&host=h1.example.com")
+		if code != 200 || strings.Count(page, `<tr data-id=`) != 2 || !strings.Contains(page, `<span class="chip">host: <code>h1.example.com</code></span>`) {
+			t.Errorf("the cause on h1: %d, %d rows", code, strings.Count(page, `<tr data-id=`))
 		}
 	})
 }
