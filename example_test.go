@@ -144,7 +144,7 @@ func ExampleService_Groups() {
 	st, _ := q.Stats(ctx)
 	fmt.Println(preview.Matched, res.Handled, st.Scrape)
 	// Output:
-	// 3 GET https://shop.example/<path>: 503
-	// 1 GET https://shop.example/<path>: 404
+	// 3 GET <url>: 503
+	// 1 GET <url>: 404
 	// 3 3 1
 }

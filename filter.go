@@ -18,6 +18,7 @@ type Filter struct {
 	JobID         string    `json:"job_id,omitempty"`       // exact job id
 	ErrorContains string    `json:"error,omitempty"`        // substring of the error text, case-insensitive
 	Signature     string    `json:"signature,omitempty"`    // exact [Signature] of the error text
+	Host          string    `json:"host,omitempty"`         // exact [Host] of the error text, in any case
 	FailedAfter   time.Time `json:"failed_after,omitzero"`  // failed_at at or after this time
 	FailedBefore  time.Time `json:"failed_before,omitzero"` // failed_at before this time
 }
@@ -33,7 +34,8 @@ func (f Filter) Match(it Item) bool {
 		!f.FailedAfter.IsZero() && it.FailedAt.Before(f.FailedAfter),
 		!f.FailedBefore.IsZero() && !it.FailedAt.Before(f.FailedBefore),
 		f.ErrorContains != "" && !containsFold(it.Error, f.ErrorContains),
-		f.Signature != "" && Signature(it.Error) != f.Signature:
+		f.Signature != "" && Signature(it.Error) != f.Signature,
+		f.Host != "" && !strings.EqualFold(Host(it.Error), f.Host):
 		return false
 	}
 	return true

@@ -122,7 +122,7 @@ func TestFilterFields(t *testing.T) {
 			t.Fatal(err)
 		}
 		clk.Add(time.Hour)
-		b := push(t, e, e.kind, "GET https://a.com/p/2: 503 Service Unavailable")
+		b := push(t, e, e.kind, "GET https://b.org/p/2: 503 Service Unavailable")
 		clk.Add(time.Hour)
 		c := push(t, e, e.kind, "tls: handshake failure")
 		cases := []struct {
@@ -134,6 +134,10 @@ func TestFilterFields(t *testing.T) {
 			{Filter{JobID: job.String()}, []Item{a}},
 			{Filter{ErrorContains: "HANDSHAKE"}, []Item{c}},
 			{Filter{Signature: Signature(b.Error)}, []Item{b, a}},
+			{Filter{Host: "b.org"}, []Item{b}},
+			{Filter{Host: "A.COM"}, []Item{a}},
+			{Filter{Host: "a.co"}, nil},
+			{Filter{Host: "b.org", Signature: Signature(a.Error)}, []Item{b}},
 			{Filter{FailedAfter: b.FailedAt}, []Item{c, b}},
 			{Filter{FailedBefore: b.FailedAt}, []Item{a}},
 			{Filter{FailedAfter: a.FailedAt, FailedBefore: c.FailedAt, ErrorContains: "503"}, []Item{b, a}},
@@ -156,9 +160,9 @@ func TestGroups(t *testing.T) {
 		ctx := context.Background()
 		clk := newClock(e)
 		var last503 Item
-		for i := range 5 {
+		for i, host := range []string{"a.com", "b.com", "a.com", "c.com", "a.com", "b.com", "d.com", "e.com", "f.com", "g.com"} {
 			clk.Add(time.Second)
-			last503 = push(t, e, e.kind, fmt.Sprintf("GET https://a.com/p/%d: 503", i))
+			last503 = push(t, e, e.kind, fmt.Sprintf("GET https://%s/p/%d: 503", host, i))
 		}
 		for i := range 2 {
 			clk.Add(time.Second)
@@ -177,11 +181,18 @@ func TestGroups(t *testing.T) {
 			t.Fatalf("%d groups: %+v", len(gs), gs)
 		}
 		g := gs[0]
-		if g.Signature != "GET https://a.com/<path>: 503" || g.Count != 5 || g.Sample != last503.Error ||
-			!g.Newest.Equal(last503.FailedAt) || !g.Oldest.Equal(last503.FailedAt.Add(-4*time.Second)) {
+		if g.Signature != "GET <url>: 503" || g.Count != 10 || g.Sample != last503.Error ||
+			!g.Newest.Equal(last503.FailedAt) || !g.Oldest.Equal(last503.FailedAt.Add(-9*time.Second)) {
 			t.Errorf("first group = %+v", g)
 		}
-		if gs[1].Count != 2 || gs[2].Count != 1 || gs[2].Sample != tls.Error {
+		// Its hosts: the most failures first, then by name; 2 more.
+		if want := []HostCount{{"a.com", 3}, {"b.com", 2}, {"c.com", 1}, {"d.com", 1}, {"e.com", 1}}; fmt.Sprint(g.Hosts) != fmt.Sprint(want) || g.MoreHosts != 2 {
+			t.Errorf("first group's hosts = %v and %d more, want %v and 2 more", g.Hosts, g.MoreHosts, want)
+		}
+		if len(gs[2].Hosts) != 0 || gs[2].MoreHosts != 0 {
+			t.Errorf("the TLS group names hosts: %v, %d more", gs[2].Hosts, gs[2].MoreHosts)
+		}
+		if gs[1].Count != 2 || gs[2].Count != 1 || gs[2].Sample != tls.Error || fmt.Sprint(gs[1].Hosts) != "[{a.com 2}]" {
 			t.Errorf("groups = %+v", gs)
 		}
 		// The newest 4 entries: the malformed one (left out), the TLS

@@ -15,7 +15,22 @@ type Group struct {
 	Newest    time.Time `json:"newest"` // the latest failed_at
 	Oldest    time.Time `json:"oldest"` // the earliest failed_at
 	Sample    string    `json:"sample"` // the error text of the newest failure
+	// Hosts are where the group's failures happen: the [Host] of their
+	// error texts, at most GroupHosts of them, the most failures first
+	// (ties: by name). Failures whose text names no host are not counted.
+	Hosts []HostCount `json:"hosts"`
+	// MoreHosts is how many other hosts the group's failures name.
+	MoreHosts int `json:"more_hosts"`
 }
+
+// HostCount is how many failures of a [Group] name one host.
+type HostCount struct {
+	Host  string `json:"host"`
+	Count int    `json:"count"`
+}
+
+// GroupHosts is the most hosts a [Group] lists; MoreHosts counts the rest.
+const GroupHosts = 5
 
 // Groups sorts a kind's failures by cause: one [Group] per error
 // signature, the largest first (ties: the most recent first). It reads the
@@ -91,15 +106,19 @@ func (s *Service) eachNewest(ctx context.Context, key string, n int, fn func(raw
 // so the entries counted are exactly those decodeItem accepts.
 type grouper struct {
 	byID         map[string]*group
-	sigOf        map[string]string // the signature of each decoded error text met
-	sigOfEscaped map[string]string // the same, keyed by the stored form, for texts stored with escapes
+	sigOf        map[string]cause // the signature and host of each decoded error text met
+	sigOfEscaped map[string]cause // the same, keyed by the stored form, for texts stored with escapes
 	dec          entryDecoder
 }
+
+// cause is what the grouper reads from an error text.
+type cause struct{ sig, host string }
 
 // group is a Group under way: its sample stays as stored until the end.
 type group struct {
 	Group
 	sample wireToken
+	hosts  map[string]int
 }
 
 func (gs *grouper) add(raw string) {
@@ -113,7 +132,7 @@ func (gs *grouper) add(raw string) {
 		return // malformed
 	}
 	if gs.byID == nil {
-		gs.byID, gs.sigOf, gs.sigOfEscaped = map[string]*group{}, map[string]string{}, map[string]string{}
+		gs.byID, gs.sigOf, gs.sigOfEscaped = map[string]*group{}, map[string]cause{}, map[string]cause{}
 	}
 	// Two texts stored alike decode alike. A text stored without escapes
 	// is its own decoded form; an escaped one is looked up as stored.
@@ -121,17 +140,21 @@ func (gs *grouper) add(raw string) {
 	if errText.esc {
 		sigOf = gs.sigOfEscaped
 	}
-	sig, ok := sigOf[errText.s]
+	c, ok := sigOf[errText.s]
 	if !ok {
-		sig = Signature(errText.text())
-		sigOf[errText.s] = sig
+		text := errText.text()
+		c = cause{Signature(text), Host(text)}
+		sigOf[errText.s] = c
 	}
-	g := gs.byID[sig]
+	g := gs.byID[c.sig]
 	if g == nil {
-		g = &group{Group: Group{Signature: sig, Newest: at, Oldest: at}, sample: errText}
-		gs.byID[sig] = g
+		g = &group{Group: Group{Signature: c.sig, Newest: at, Oldest: at}, sample: errText, hosts: map[string]int{}}
+		gs.byID[c.sig] = g
 	}
 	g.Count++
+	if c.host != "" {
+		g.hosts[c.host]++
+	}
 	if at.After(g.Newest) {
 		g.Newest, g.sample = at, errText
 	}
@@ -140,11 +163,26 @@ func (gs *grouper) add(raw string) {
 	}
 }
 
-// done returns the groups, unsorted, their samples decoded.
+// done returns the groups, unsorted, their samples decoded and their top
+// hosts sorted.
 func (gs *grouper) done() []Group {
 	out := make([]Group, 0, len(gs.byID))
 	for _, g := range gs.byID {
 		g.Sample = g.sample.text()
+		g.Hosts = make([]HostCount, 0, len(g.hosts))
+		for h, n := range g.hosts {
+			g.Hosts = append(g.Hosts, HostCount{h, n})
+		}
+		sort.Slice(g.Hosts, func(i, j int) bool {
+			if g.Hosts[i].Count != g.Hosts[j].Count {
+				return g.Hosts[i].Count > g.Hosts[j].Count
+			}
+			return g.Hosts[i].Host < g.Hosts[j].Host
+		})
+		if len(g.Hosts) > GroupHosts {
+			g.MoreHosts = len(g.Hosts) - GroupHosts
+			g.Hosts = g.Hosts[:GroupHosts:GroupHosts]
+		}
 		out = append(out, g.Group)
 	}
 	return out

@@ -125,10 +125,50 @@ func TestDashboardChart(t *testing.T) {
 		t.Error("the chart is not above the top causes")
 	}
 
+	// The DLQ is younger than a day, so the chart opens on 1h: 60 minute
+	// bars, the 7 pushes and the 4 of 30 minutes ago.
+	s := waitChart("1h", 11)
+	if s.Bars != 60 || inBuckets(s, 60, from, to) != 7 {
+		t.Fatalf("1h: %d bars (want 60), %d in the pushes' minutes (want 7)", s.Bars, inBuckets(s, 60, from, to))
+	}
+
+	// At 390 px wide, the axis labels keep their 12 px and do not overlap.
+	var ticks struct {
+		Heights []float64 `json:"heights"`
+		Overlap bool      `json:"overlap"`
+	}
+	if err := chromedp.Run(bctx,
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Click(`#chart button[data-window="24h"]`, chromedp.ByQuery),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitChart("24h", 11)
+	if err := chromedp.Run(bctx, chromedp.Evaluate(`(function(){
+		var r = [...document.querySelectorAll("#chart .tick")].map(function(e){return e.getBoundingClientRect()});
+		var bottom = r.filter(function(x){return x.top > r[0].top + 20});
+		return {heights: r.map(function(x){return x.height}),
+			overlap: bottom.length === 2 && bottom[0].right > bottom[1].left};
+	})()`, &ticks)); err != nil {
+		t.Fatal(err)
+	}
+	if len(ticks.Heights) != 4 || ticks.Overlap {
+		t.Errorf("at 390 px: %d axis labels (want 4), overlapping %v", len(ticks.Heights), ticks.Overlap)
+	}
+	for _, h := range ticks.Heights {
+		if h < 11 {
+			t.Errorf("at 390 px, an axis label is %.1f px high, want 12 px text", h)
+		}
+	}
+	if err := chromedp.Run(bctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+
 	// 24h: 1440 minute bars; the 7 pushes in the minutes they were made,
 	// the 4 of 30 minutes ago in the bar 30 before the pushes' one (the hour
 	// field counts only in hour windows).
-	s := waitChart("24h", 11)
+	s = waitChart("24h", 11)
+	readAt := time.Now() // the minute of now may have turned since the pushes
 	if s.Bars != 1440 || len(s.Counts) != 1440 {
 		t.Fatalf("24h: %d bars, want 1440", s.Bars)
 	}
@@ -139,8 +179,8 @@ func TestDashboardChart(t *testing.T) {
 	if in := inBuckets(s, 60, ago, ago); in != 4 {
 		t.Errorf("24h: %d failures in the bar of 30 minutes ago, want 4", in)
 	}
-	if s.Starts[1439] > to.Unix() || s.Starts[1439]+60 <= from.Unix() || s.Height <= 0 {
-		t.Errorf("24h: the last bar starts at %d, not in the minute of now (%d); tallest %.1f", s.Starts[1439], to.Unix(), s.Height)
+	if s.Starts[1439] > readAt.Unix() || s.Starts[1439]+60 <= from.Unix() || s.Height <= 0 {
+		t.Errorf("24h: the last bar starts at %d, not in the minute of now (%d); tallest %.1f", s.Starts[1439], readAt.Unix(), s.Height)
 	}
 	var shot []byte
 	if err := chromedp.Run(bctx, chromedp.FullScreenshot(&shot, 100)); err != nil {
@@ -179,7 +219,13 @@ func TestDashboardChart(t *testing.T) {
 		t.Errorf("30d after a push: %d bars", s.Bars)
 	}
 
-	// Another kind's chart is its own.
+	// Another kind's chart is its own; with an entry two days old (another
+	// program's, not in the history), the chart opens on 24h.
+	old := fmt.Sprintf(`{"id":"old","source_id":"s","job_id":null,"error":"old","failed_at":%q,"retry_count":0,"dlq_type":"extraction"}`,
+		time.Now().Add(-48*time.Hour).UTC().Format(time.RFC3339))
+	if err := rdb.RPush(ctx, dlq.ExtractionKey, old).Err(); err != nil {
+		t.Fatal(err)
+	}
 	if err := chromedp.Run(bctx, chromedp.Navigate(srv.URL+"/ops/dlq/?kind=extraction")); err != nil {
 		t.Fatal(err)
 	}

@@ -152,7 +152,7 @@ func TestDashboardInChromium(t *testing.T) {
 	// Retry the 503 group: it asks with the count first, then goes.
 	sig := dlq.Signature(items[0].Error)
 	if err := chromedp.Run(bctx,
-		chromedp.Click(fmt.Sprintf(`button[data-action="bulk-retry"][data-sig=%q]`, sig), chromedp.ByQuery),
+		chromedp.Click(fmt.Sprintf(`button[data-action="bulk-retry"][data-sig=%q]:not([data-host])`, sig), chromedp.ByQuery),
 		chromedp.WaitNotPresent(fmt.Sprintf(`tr[data-id="%s"]`, items[0].ID), chromedp.ByQuery),
 		chromedp.WaitVisible(`tr[data-id]`, chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll("tr[data-id]").length`, &rows),
@@ -319,7 +319,7 @@ func TestDashboardFindings(t *testing.T) {
 	var before int
 	if err := chromedp.Run(bctx,
 		chromedp.Evaluate(`Number(document.body.dataset.refreshed||0)`, &before),
-		chromedp.Click(fmt.Sprintf(`button[data-action="bulk-retry"][data-sig=%q]`, sig), chromedp.ByQuery),
+		chromedp.Click(fmt.Sprintf(`button[data-action="bulk-retry"][data-sig=%q]:not([data-host])`, sig), chromedp.ByQuery),
 		chromedp.Poll(`document.getElementById("status").textContent.indexOf("failed") >= 0`, nil, chromedp.WithPollingTimeout(20*time.Second)),
 		// Two refreshes later (the one after the action, then a timed one):
 		chromedp.Poll(fmt.Sprintf(`Number(document.body.dataset.refreshed||0) >= %d`, before+2), nil, chromedp.WithPollingTimeout(20*time.Second)),

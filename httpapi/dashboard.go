@@ -52,7 +52,8 @@ func dashboardCSP() string {
 // Dashboard sizes.
 const (
 	dashboardRows     = 100
-	dashboardGroups   = 10
+	dashboardGroups   = 10    // causes shown at first
+	dashboardMore     = 100   // more causes behind "N more causes"
 	groupWindow       = 2_000 // the top causes are counted among the newest entries: fewer than GET /dlq/{kind}/groups' DefaultGroupScan, as the page refreshes every 5 s
 	shortRunes        = 140   // an error or cause longer than this folds
 	dashboardMaxQuery = 1024  // q and sig; longer causes are not linked
@@ -76,6 +77,18 @@ type groupView struct {
 	Href                     template.URL
 	Count                    int
 	NewestISO, NewestAgo     string
+	Hosts                    []hostView
+	MoreHosts                int
+	ReadOnly, CanRetry       bool // the page's, for the row's template
+}
+
+// hostView is one host of a cause: a link that lists the cause's failures
+// there, and the bulk actions on them.
+type hostView struct {
+	Host      string
+	Count     int
+	Href      template.URL
+	Signature string
 }
 
 type rowView struct {
@@ -96,7 +109,12 @@ type dashboardData struct {
 	Kinds                []kindView
 	Warnings             []string
 	Groups               []groupView
+	MoreGroups           []groupView // after Groups, folded
+	HiddenGroups         int         // after MoreGroups: GET /dlq/{kind}/groups has them
 	GroupWindow          int
+	Host                 string
+	ChartWindow          string   // the chart's first window: 1h while the DLQ is younger than a day
+	ChartWindows         []string // the windows it offers
 	Rows                 []rowView
 	Q, Sig, Cursor, Next string
 	Filtered, ReadOnly   bool
@@ -108,7 +126,7 @@ type dashboardData struct {
 }
 
 func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
-	q, ok := params(w, r, "kind", "q", "sig", paramCursor)
+	q, ok := params(w, r, "kind", "q", "sig", paramHost, paramCursor)
 	if !ok {
 		return
 	}
@@ -120,16 +138,16 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown DLQ kind %q", string(kind)))
 		return
 	}
-	text, sig, cursor := q.Get("q"), q.Get("sig"), q.Get(paramCursor)
-	if len(text) > dashboardMaxQuery || len(sig) > dashboardMaxQuery {
+	text, sig, host, cursor := q.Get("q"), q.Get("sig"), q.Get(paramHost), q.Get(paramCursor)
+	if len(text) > dashboardMaxQuery || len(sig) > dashboardMaxQuery || len(host) > dashboardMaxQuery {
 		writeError(w, http.StatusBadRequest, "filter too long")
 		return
 	}
 	ctx := r.Context()
 	now := time.Now()
 	d := dashboardData{
-		Kind: string(kind), Q: text, Sig: sig, Cursor: cursor, ReadOnly: h.readOnly, CanRetry: h.canRequeue,
-		GroupWindow: groupWindow, Filtered: text != "" || sig != "",
+		Kind: string(kind), Q: text, Sig: sig, Host: host, Cursor: cursor, ReadOnly: h.readOnly, CanRetry: h.canRequeue,
+		GroupWindow: groupWindow, Filtered: text != "" || sig != "" || host != "", ChartWindow: "24h", ChartWindows: chartWindows(),
 		CSS: template.CSS(dashboardCSS), JS: template.JS(dashboardJS), ChartJS: template.JS(chartJS),
 	}
 	for _, k := range h.kinds {
@@ -141,6 +159,9 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		d.Kinds = append(d.Kinds, kindView{Name: string(k), Count: info.Length, Evicted: info.Evicted, Active: k == kind})
 		if k == kind {
 			d.Count = info.Length
+			if info.Oldest.IsZero() || now.Sub(info.Oldest) < 24*time.Hour {
+				d.ChartWindow = "1h"
+			}
 		}
 		for _, warning := range info.Warnings {
 			if !slices.Contains(d.Warnings, warning) {
@@ -148,7 +169,7 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	f := dlq.Filter{Signature: sig}
+	f := dlq.Filter{Signature: sig, Host: host}
 	if id, err := uuid.Parse(text); err == nil {
 		f.SourceID = id.String()
 	} else {
@@ -164,16 +185,26 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	for _, g := range groups[:min(len(groups), dashboardGroups)] {
+	for i, g := range groups[:min(len(groups), dashboardGroups+dashboardMore)] {
 		gv := groupView{Signature: g.Signature, Sample: cutText(g.Sample, MaxSampleBytes), Count: g.Count,
-			NewestISO: g.Newest.Format(time.RFC3339), NewestAgo: ago(now, g.Newest)}
+			NewestISO: g.Newest.Format(time.RFC3339), NewestAgo: ago(now, g.Newest), MoreHosts: g.MoreHosts,
+			ReadOnly: h.readOnly, CanRetry: h.canRequeue}
 		gv.Short, gv.Long = short(g.Signature)
 		if len(g.Signature) <= dashboardMaxQuery {
 			gv.Linkable = true
 			gv.Href = template.URL("?" + url.Values{"kind": {string(kind)}, "sig": {g.Signature}}.Encode())
+			for _, hc := range g.Hosts {
+				gv.Hosts = append(gv.Hosts, hostView{Host: hc.Host, Count: hc.Count, Signature: g.Signature,
+					Href: template.URL("?" + url.Values{"kind": {string(kind)}, "sig": {g.Signature}, paramHost: {hc.Host}}.Encode())})
+			}
 		}
-		d.Groups = append(d.Groups, gv)
+		if i < dashboardGroups {
+			d.Groups = append(d.Groups, gv)
+		} else {
+			d.MoreGroups = append(d.MoreGroups, gv)
+		}
 	}
+	d.HiddenGroups = len(groups) - len(d.Groups) - len(d.MoreGroups)
 	size := 64 << 10 // the page without its rows' errors
 	var m measurer
 	for _, it := range page.Items {
@@ -201,6 +232,9 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	if sig != "" {
 		base.Set("sig", sig)
 	}
+	if host != "" {
+		base.Set(paramHost, host)
+	}
 	d.FirstHref = template.URL("?" + base.Encode())
 	if page.Next != "" {
 		d.Next = page.Next
@@ -220,6 +254,15 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", h.dashboardCS)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// chartWindows are the history route's windows, in order.
+func chartWindows() []string {
+	ws := make([]string, len(historyWindows))
+	for i, hw := range historyWindows {
+		ws[i] = hw.name
+	}
+	return ws
 }
 
 // escapeHTML escapes s as html/template escapes text in an element,

@@ -53,8 +53,8 @@ func TestDashboard(t *testing.T) {
 		}
 		for _, want := range []string{
 			`data-count="scrape">5<`, `data-count="extraction">1<`, // counts
-			`<code>GET https://a.com/&lt;path&gt;: 503</code>`, // the top cause, escaped
-			`data-action="bulk-retry"`, `data-action="retry"`,  // actions
+			`<code>GET &lt;url&gt;: 503</code>`,               // the top cause, escaped
+			`data-action="bulk-retry"`, `data-action="retry"`, // actions
 			`&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;`, // escaped error text
 			`"><summary>long error`, // long errors fold
 		} {

@@ -9,7 +9,7 @@ import (
 	"github.com/dlqkit/dlq"
 )
 
-// The failure history: GET /dlq/{kind}/history?window=24h|7d|30d answers
+// The failure history: GET /dlq/{kind}/history?window=1h|24h|7d|30d answers
 // the kind's failures per minute or per hour (see dlq.Service.History), the
 // data of the dashboard's chart.
 
@@ -20,7 +20,7 @@ import (
 var chartJS string
 
 // DefaultHistoryWindow is the window of GET /dlq/{kind}/history without
-// window=; the others are "7d" and "30d".
+// window=; the others are "1h", "7d" and "30d".
 const DefaultHistoryWindow = "24h"
 
 // historyWindows maps a window= value to its length, in the order the
@@ -29,6 +29,7 @@ var historyWindows = []struct {
 	name string
 	d    time.Duration
 }{
+	{"1h", time.Hour},
 	{"24h", 24 * time.Hour},
 	{"7d", 7 * 24 * time.Hour},
 	{"30d", 30 * 24 * time.Hour},
@@ -40,7 +41,8 @@ var historyWindows = []struct {
 //
 // The buckets are oldest first and continuous, empty ones included, ending
 // with the one that holds now; their starts are written as items'
-// failed_at is. 24h is 1440 minute buckets, 7d 168 hour buckets, 30d 720.
+// failed_at is. 1h is 60 minute buckets, 24h 1440, 7d 168 hour buckets,
+// 30d 720.
 func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 	kind, ok := h.kind(w, r)
 	if !ok {
@@ -61,7 +63,7 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if window == 0 {
-		writeError(w, http.StatusBadRequest, "window must be 24h, 7d or 30d")
+		writeError(w, http.StatusBadRequest, "window must be 1h, 24h, 7d or 30d")
 		return
 	}
 	buckets, err := h.svc.History(r.Context(), kind, window)

@@ -93,6 +93,7 @@ func TestHistoryRoute(t *testing.T) {
 					n             int
 				}{
 					{"", "24h", 60, 1440},
+					{"?window=1h", "1h", 60, 60},
 					{"?window=24h", "24h", 60, 1440},
 					{"?window=7d", "7d", 3600, 168},
 					{"?window=30d", "30d", 3600, 720},
@@ -119,9 +120,9 @@ func TestHistoryRouteErrors(t *testing.T) {
 			status         int
 			detail         string
 		}{
-			{"GET", "/dlq/scrape/history?window=1h", 400, "window must be 24h, 7d or 30d"},
-			{"GET", "/dlq/scrape/history?window=", 400, "window must be 24h, 7d or 30d"},
-			{"GET", "/dlq/scrape/history?window=24H", 400, "window must be 24h, 7d or 30d"},
+			{"GET", "/dlq/scrape/history?window=2h", 400, "window must be 1h, 24h, 7d or 30d"},
+			{"GET", "/dlq/scrape/history?window=", 400, "window must be 1h, 24h, 7d or 30d"},
+			{"GET", "/dlq/scrape/history?window=24H", 400, "window must be 1h, 24h, 7d or 30d"},
 			{"GET", "/dlq/scrape/history?window=24h&window=7d", 400, `query parameter "window" given 2 times`},
 			{"GET", "/dlq/scrape/history?limit=5", 400, `unknown query parameter "limit"; this route takes window`},
 			{"GET", "/dlq/nope/history", 404, `unknown DLQ kind "nope"`},

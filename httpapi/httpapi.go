@@ -18,7 +18,7 @@
 //	GET    /dlq/{kind}/info           counters and limits of a kind (see dlq.Info)
 //	GET    /dlq/{kind}/count?<filter> {"count": N}
 //	GET    /dlq/{kind}/groups?scan=N  failures of the newest N entries grouped by cause
-//	GET    /dlq/{kind}/history?window=24h|7d|30d
+//	GET    /dlq/{kind}/history?window=1h|24h|7d|30d
 //	                                  failures per minute (24h) or hour (7d, 30d)
 //	POST   /dlq/{kind}/retry-item     {"id": "..."}: retry one entry (see dlq.Service.Retry)
 //	POST   /dlq/{kind}/delete-item    {"id": "..."}: discard one entry; 204 (409 while a

@@ -29,11 +29,12 @@ const (
 	paramJobID        = "job_id"
 	paramError        = "error"
 	paramSignature    = "signature"
+	paramHost         = "host"
 	paramFailedAfter  = "failed_after"
 	paramFailedBefore = "failed_before"
 )
 
-var filterParams = []string{paramSourceID, paramJobID, paramError, paramSignature, paramFailedAfter, paramFailedBefore}
+var filterParams = []string{paramSourceID, paramJobID, paramError, paramSignature, paramHost, paramFailedAfter, paramFailedBefore}
 
 // Limits of a request's inputs.
 const (
@@ -347,6 +348,7 @@ func parseFilter(q url.Values) (dlq.Filter, *inputError) {
 		JobID:         q.Get(paramJobID),
 		ErrorContains: q.Get(paramError),
 		Signature:     q.Get(paramSignature),
+		Host:          q.Get(paramHost),
 	}
 	for _, t := range []struct {
 		name string

@@ -21,11 +21,18 @@ const (
 	// ScanHeader says how many of the newest entries a groups answer
 	// covers.
 	ScanHeader = "DLQ-Scan"
+	// TotalGroupsHeader says how many groups the entries scanned make,
+	// all pages together.
+	TotalGroupsHeader = "DLQ-Total-Groups"
+	// NextOffsetHeader carries the offset= of the next page of groups, on
+	// every page that has a next one.
+	NextOffsetHeader = "DLQ-Next-Offset"
 )
 
 // Groups sizes: GET /dlq/{kind}/groups covers the newest DefaultGroupScan
-// entries, or scan= of them up to MaxGroupScan, and answers at most
-// MaxGroups groups, the largest.
+// entries, or scan= of them up to MaxGroupScan, and answers a page of at
+// most MaxGroups groups (limit=, by default MaxGroups), the largest
+// first, from offset= (by default 0): every group is on some page.
 const (
 	DefaultGroupScan = 5_000
 	MaxGroupScan     = 50_000
@@ -99,33 +106,48 @@ func (h *handler) count(w http.ResponseWriter, r *http.Request) {
 	}{n})
 }
 
-// groups answers GET /dlq/{kind}/groups?scan=N: the causes among the
-// newest N entries.
+// groups answers GET /dlq/{kind}/groups?scan=N&limit=L&offset=O: the
+// causes among the newest N entries, largest first, L of them from the
+// O-th; their total in DLQ-Total-Groups, and the next page's offset in
+// DLQ-Next-Offset when there is one. Each page counts the entries anew,
+// so a page after pushes may repeat or skip a group near its edge.
 func (h *handler) groups(w http.ResponseWriter, r *http.Request) {
 	kind, ok := h.kind(w, r)
 	if !ok {
 		return
 	}
-	q, ok := params(w, r, "scan")
+	q, ok := params(w, r, "scan", "limit", "offset")
 	if !ok {
 		return
 	}
-	scan := DefaultGroupScan
-	if q.Has("scan") {
-		n, err := strconv.Atoi(q.Get("scan"))
-		if err != nil || n < 1 || n > MaxGroupScan {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("scan must be an integer from 1 to %d", MaxGroupScan))
-			return
+	var sizes [3]int
+	for i, p := range []struct {
+		name          string
+		def, min, max int
+	}{{"scan", DefaultGroupScan, 1, MaxGroupScan}, {"limit", MaxGroups, 1, MaxGroups}, {"offset", 0, 0, MaxGroupScan}} {
+		sizes[i] = p.def
+		if q.Has(p.name) {
+			n, err := strconv.Atoi(q.Get(p.name))
+			if err != nil || n < p.min || n > p.max {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("%s must be an integer from %d to %d", p.name, p.min, p.max))
+				return
+			}
+			sizes[i] = n
 		}
-		scan = n
 	}
+	scan, limit, offset := sizes[0], sizes[1], sizes[2]
 	gs, err := h.svc.RecentGroups(r.Context(), kind, scan)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	w.Header().Set(ScanHeader, strconv.Itoa(scan))
-	writeRaw(w, http.StatusOK, appendGroups(nil, gs[:min(len(gs), MaxGroups)]))
+	w.Header().Set(TotalGroupsHeader, strconv.Itoa(len(gs)))
+	page := gs[min(offset, len(gs)):min(offset+limit, len(gs))]
+	if end := offset + len(page); end < len(gs) {
+		w.Header().Set(NextOffsetHeader, strconv.Itoa(end))
+	}
+	writeRaw(w, http.StatusOK, appendGroups(nil, page))
 }
 
 // An action on one entry, named by id; the routes below name the id in

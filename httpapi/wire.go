@@ -163,8 +163,9 @@ func wireTime(dst []byte, t time.Time) []byte {
 }
 
 // appendGroups appends a JSON array of groups and a newline: each
-// {"signature", "count", "newest", "oldest", "sample"}, times written as
-// items' are, and a sample over MaxSampleBytes cut, with
+// {"signature", "count", "newest", "oldest", "sample", "hosts",
+// "more_hosts"}, times written as items' are, hosts as [{"host",
+// "count"}], and a sample over MaxSampleBytes cut, with
 // "sample_truncated": true and "sample_size".
 func appendGroups(dst []byte, gs []dlq.Group) []byte {
 	dst = append(dst, '[')
@@ -186,6 +187,19 @@ func appendGroups(dst []byte, gs []dlq.Group) []byte {
 			dst = append(dst, `,"sample_truncated":true,"sample_size":`...)
 			dst = strconv.AppendInt(dst, int64(len(g.Sample)), 10)
 		}
+		dst = append(dst, `,"hosts":[`...)
+		for j, hc := range g.Hosts {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"host":`...)
+			dst = appendJSONString(dst, hc.Host)
+			dst = append(dst, `,"count":`...)
+			dst = strconv.AppendInt(dst, int64(hc.Count), 10)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, `],"more_hosts":`...)
+		dst = strconv.AppendInt(dst, int64(g.MoreHosts), 10)
 		dst = append(dst, '}')
 	}
 	return append(dst, ']', '\n')

@@ -1,7 +1,8 @@
 // The dashboard's chart of failures over time: an inline SVG this script
 // draws from the history route next to the page (a relative URL, so it
-// works under any mount), one bar per bucket: 1440 minutes for 24h, 168
-// hours for 7d, 720 hours for 30d. No chart library: the page's CSP allows
+// works under any mount), one bar per bucket: 60 minutes for 1h, 1440 for
+// 24h, 168 hours for 7d, 720 hours for 30d. Its coordinates are the box's
+// own pixels, so the axis labels keep their size on a narrow screen. No chart library: the page's CSP allows
 // only its own scripts. It redraws every few seconds while the page is
 // visible, and when another window is picked.
 (function () {
@@ -11,6 +12,7 @@
   var NS = "http://www.w3.org/2000/svg";
   var REFRESH_MS = 5000;
   var W = 1000, H = 180, LEFT = 44, RIGHT = 8, TOP = 10, BOTTOM = 22;
+  var hour = 3600;
   var kind = document.body.dataset.kind;
   var svg = box.querySelector("svg");
   var summary = document.getElementById("chart-summary");
@@ -27,9 +29,10 @@
   // parse reads a bucket start ("2026-11-26T21:43:00.000000+00:00").
   function parse(s) { return new Date(s.replace(/\.\d+/, "")); }
 
-  function label(d, step) {
-    var o = { month: "short", day: "numeric" };
-    if (step < 86400) { o.hour = "2-digit"; o.minute = "2-digit"; }
+  // label names a bucket's start: its time alone in the 1h window.
+  function label(d, step, n) {
+    var o = step * n <= hour ? {} : { month: "short", day: "numeric" };
+    o.hour = "2-digit"; o.minute = "2-digit";
     return d.toLocaleString(undefined, o);
   }
 
@@ -41,6 +44,7 @@
       if (x.count > max) { max = x.count; peak = i; }
     });
     var top = Math.max(max, 1);
+    W = Math.max(Math.round(svg.getBoundingClientRect().width) || 1000, 240);
     var pw = W - LEFT - RIGHT, ph = H - TOP - BOTTOM, bw = pw / n;
     while (svg.firstChild) { svg.removeChild(svg.firstChild); }
     svg.setAttribute("viewBox", "0 0 " + W + " " + H);
@@ -48,7 +52,7 @@
     svg.appendChild(node("text", { "class": "tick", x: LEFT - 6, y: TOP + 8, "text-anchor": "end" }, String(top)));
     svg.appendChild(node("text", { "class": "tick", x: LEFT - 6, y: TOP + ph, "text-anchor": "end" }, "0"));
     if (n > 0) {
-      svg.appendChild(node("text", { "class": "tick", x: LEFT, y: H - 6 }, label(parse(b[0].start), step)));
+      svg.appendChild(node("text", { "class": "tick", x: LEFT, y: H - 6 }, label(parse(b[0].start), step, n)));
       svg.appendChild(node("text", { "class": "tick", x: W - RIGHT, y: H - 6, "text-anchor": "end" }, "now"));
     }
     var bars = node("g", { "class": "bars" });
@@ -59,7 +63,7 @@
         width: Math.max(bw * 0.85, 0.5).toFixed(2), height: h.toFixed(2),
         "data-start": x.start, "data-count": x.count
       });
-      r.appendChild(node("title", {}, label(parse(x.start), step) + ": " + x.count + " failure" + (x.count === 1 ? "" : "s")));
+      r.appendChild(node("title", {}, label(parse(x.start), step, n) + ": " + x.count + " failure" + (x.count === 1 ? "" : "s")));
       bars.appendChild(r);
     });
     svg.appendChild(bars);
@@ -68,7 +72,7 @@
     var per = step === 60 ? "minute" : "hour";
     summary.textContent = total === 0 ? "No failures pushed in the last " + data.window + "." :
       total + " failure" + (total === 1 ? "" : "s") + " pushed in the last " + data.window +
-      "; at most " + max + " in one " + per + " (" + label(parse(b[peak].start), step) + ").";
+      "; at most " + max + " in one " + per + " (" + label(parse(b[peak].start), step, n) + ").";
     box.dataset.loaded = String(Number(box.dataset.loaded || 0) + 1);
   }
 

@@ -75,17 +75,20 @@
     return { text: text, error: res.failed > 0 };
   }
 
+  // bulk retries or discards a cause's failures, or those of one of its
+  // hosts (data-host).
   function bulk(button, action) {
-    var sig = button.dataset.sig;
+    var filter = { signature: button.dataset.sig };
+    if (button.dataset.host) { filter.host = button.dataset.host; }
     button.disabled = true;
     busy++;
-    post(action, { signature: sig, dry_run: true }).then(function (preview) {
+    post(action, Object.assign({ dry_run: true }, filter)).then(function (preview) {
       var verb = action === "retry" ? "Retry" : "Discard";
-      if (!window.confirm(verb + " these " + preview.matched + " failures?")) {
+      if (!window.confirm(verb + " these " + preview.matched + " failures" + (filter.host ? " on " + filter.host : "") + "?")) {
         button.disabled = false;
         return;
       }
-      return post(action, { signature: sig }).then(function (res) {
+      return post(action, filter).then(function (res) {
         var d = describe(action, res);
         say(d.text, d.error); // stays on screen: the refresh leaves #status alone
         return refresh(true);

@@ -296,9 +296,14 @@ func TestOpenAPI(t *testing.T) {
 			}},
 			heavy: &call{path: "/dlq/scrape", query: "error=503"}},
 		{method: "GET", path: "/dlq/{kind}/info", good: call{path: "/dlq/scrape/info", status: 200}},
-		{method: "GET", path: "/dlq/{kind}/count", good: call{path: "/dlq/scrape/count", query: "error=503&failed_after=2020-01-01T00:00:00Z", status: 200},
+		{method: "GET", path: "/dlq/{kind}/count", good: call{path: "/dlq/scrape/count", query: "error=503&host=shop.example&failed_after=2020-01-01T00:00:00Z", status: 200},
 			heavy: &call{path: "/dlq/scrape/count"}},
-		{method: "GET", path: "/dlq/{kind}/groups", good: call{path: "/dlq/scrape/groups", query: "scan=100", status: 200},
+		{method: "GET", path: "/dlq/{kind}/groups", good: call{path: "/dlq/scrape/groups", query: "scan=100&limit=1&offset=0", status: 200,
+			checkResponse: func(t *testing.T, rec *httptest.ResponseRecorder) {
+				if rec.Header().Get(httpapi.NextOffsetHeader) != "1" {
+					t.Errorf("a first page of 1 group has DLQ-Next-Offset %q, want 1", rec.Header().Get(httpapi.NextOffsetHeader))
+				}
+			}},
 			heavy: &call{path: "/dlq/scrape/groups"}},
 		{method: "GET", path: "/dlq/{kind}/history", good: call{path: "/dlq/scrape/history", query: "window=7d", status: 200}},
 		{method: "POST", path: "/dlq/{kind}/retry-item", good: call{path: "/dlq/scrape/retry-item", body: id(plain[1]), ctype: js, status: 200}},
@@ -417,7 +422,8 @@ func TestOpenAPI(t *testing.T) {
 			call{name: "bad cursor", h: h, method: "GET", path: "/dlq/scrape", query: "cursor=nonsense", status: 400, req: reqUnchecked},
 			call{name: "bad time", h: h, method: "GET", path: "/dlq/scrape/count", query: "failed_after=yesterday", status: 400, req: reqInvalid},
 			call{name: "scan 0", h: h, method: "GET", path: "/dlq/scrape/groups", query: "scan=0", status: 400, req: reqInvalid},
-			call{name: "window 1h", h: h, method: "GET", path: "/dlq/scrape/history", query: "window=1h", status: 400, req: reqInvalid},
+			call{name: "groups limit 0", h: h, method: "GET", path: "/dlq/scrape/groups", query: "limit=0", status: 400, req: reqInvalid},
+			call{name: "window 2h", h: h, method: "GET", path: "/dlq/scrape/history", query: "window=2h", status: 400, req: reqInvalid},
 			call{name: "dashboard filter over 1 KiB", h: h, method: "GET", path: "/dlq/", query: "q=" + strings.Repeat("x", 1025), status: 400, req: reqInvalid},
 			call{name: "retry-item without id", h: h, method: "POST", path: "/dlq/scrape/retry-item", body: `{}`, ctype: js, status: 400, req: reqInvalid},
 			call{name: "retry-item id over 256 bytes", h: h, method: "POST", path: "/dlq/scrape/retry-item", body: `{"id":"` + strings.Repeat("x", 257) + `"}`, ctype: js, status: 400, req: reqInvalid},
