@@ -67,7 +67,9 @@ func (s *Service) RetryMatching(ctx context.Context, kind Kind, f Filter, opts .
 	if s.requeuer == nil {
 		return BulkResult{}, opError("retry matching", kind, ErrNoRequeuer)
 	}
-	return s.bulk(ctx, "retry matching", kind, f, true, opts)
+	res, err := s.bulk(ctx, "retry matching", kind, f, true, opts)
+	s.auditBulk(ctx, kind, AuditRetryMatching, f, opts, res, err)
+	return res, err
 }
 
 // DeleteMatching removes every entry of a kind that matches f, the way
@@ -80,7 +82,9 @@ func (s *Service) DeleteMatching(ctx context.Context, kind Kind, f Filter, opts 
 	if err := s.check(kind); err != nil {
 		return BulkResult{}, err
 	}
-	return s.bulk(ctx, "delete matching", kind, f, false, opts)
+	res, err := s.bulk(ctx, "delete matching", kind, f, false, opts)
+	s.auditBulk(ctx, kind, AuditDeleteMatching, f, opts, res, err)
+	return res, err
 }
 
 func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, retry bool, opts []BulkOption) (BulkResult, error) {

@@ -47,13 +47,16 @@ func (s *Service) PopExtractionItem(ctx context.Context, id string, opts ...Remo
 // atomic step. If many entries are removed while that scan runs, such an
 // entry can be missed and reported as not found; it stays in the list.
 func (s *Service) Pop(ctx context.Context, kind Kind, id string, opts ...RemoveOption) (Item, error) {
-	return s.remove(ctx, "pop", kind, id, opts)
+	it, err := s.remove(ctx, "pop", kind, id, opts)
+	s.auditSingle(ctx, kind, AuditPop, id, forced(opts), err)
+	return it, err
 }
 
 // Delete removes the entry with the given id from a kind's list, like
 // [Service.Pop] but without returning it.
 func (s *Service) Delete(ctx context.Context, kind Kind, id string, opts ...RemoveOption) error {
 	_, err := s.remove(ctx, "delete", kind, id, opts)
+	s.auditSingle(ctx, kind, AuditDelete, id, forced(opts), err)
 	return err
 }
 

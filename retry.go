@@ -45,12 +45,13 @@ const endTimeout = 10 * time.Second
 //
 // Without a Requeuer, Retry is [Service.Pop]: the item is removed and
 // returned, so the caller has it.
-func (s *Service) Retry(ctx context.Context, kind Kind, id string) (Item, error) {
+func (s *Service) Retry(ctx context.Context, kind Kind, id string) (_ Item, retErr error) {
 	if s == nil || s.rdb == nil {
 		return Item{}, ErrNoRedis
 	}
+	defer func() { s.auditSingle(ctx, kind, AuditRetry, id, false, retErr) }()
 	if s.requeuer == nil {
-		return s.Pop(ctx, kind, id)
+		return s.remove(ctx, "pop", kind, id, nil)
 	}
 	if err := s.check(kind); err != nil {
 		return Item{}, err

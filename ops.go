@@ -1,0 +1,3 @@
+package dlq
+
+type opsState struct{}
