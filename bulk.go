@@ -18,7 +18,13 @@ type bulkConfig struct {
 	dryRun bool
 	rate   float64
 	match  func(Item) bool // instead of the filter; for benchmarks
+	// progress is called with the counts so far after each page and
+	// each retried entry, from the bulk's goroutine; for operations (ops.go).
+	progress func(BulkResult)
 }
+
+// withProgress makes a bulk action report its counts as it goes.
+func withProgress(fn func(BulkResult)) BulkOption { return func(c *bulkConfig) { c.progress = fn } }
 
 // DryRun makes a bulk action count the entries it would handle and touch
 // nothing.
@@ -102,6 +108,9 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, retr
 	pace := newPacer(s, cfg.rate)
 	var res BulkResult
 	err := s.walk(ctx, ks.List, func(page []stored) (int, error) {
+		if cfg.progress != nil {
+			defer func() { cfg.progress(res) }()
+		}
 		var hits []rdb.Target
 		for _, e := range page {
 			it, err := decodeItem(e.raw)
@@ -118,7 +127,7 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, retr
 			return 0, nil
 		}
 		if retry {
-			return s.retryEach(ctx, kind, hits, pace, &res)
+			return s.retryEach(ctx, kind, hits, pace, &res, cfg.progress)
 		}
 		return s.deleteEach(ctx, ks, hits, &res)
 	})
@@ -181,10 +190,13 @@ func shiftHints(ts []rdb.Target, k int) {
 }
 
 // retryEach claims, requeues and removes targets one at a time.
-func (s *Service) retryEach(ctx context.Context, kind Kind, ts []rdb.Target, pace *pacer, res *BulkResult) (int, error) {
+func (s *Service) retryEach(ctx context.Context, kind Kind, ts []rdb.Target, pace *pacer, res *BulkResult, progress func(BulkResult)) (int, error) {
 	ks := kind.keys()
 	removed := 0
 	for i := range ts {
+		if progress != nil && i > 0 {
+			progress(*res)
+		}
 		shiftHints(ts[i:i+1], removed) // the page's older entries this loop removed
 		t := ts[i]
 		if err := pace.wait(ctx); err != nil {
