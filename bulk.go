@@ -18,7 +18,20 @@ type bulkConfig struct {
 	dryRun bool
 	rate   float64
 	match  func(Item) bool // instead of the filter; for benchmarks
+	// progress is called with the counts so far after each page and
+	// each retried entry, from the bulk's goroutine; for operations (ops.go).
+	progress func(BulkResult)
+	// snapshot is the snapshot (snapshot.String) to act on instead of one
+	// taken at the start; for operations that resume.
+	snapshot string
 }
+
+// withProgress makes a bulk action report its counts as it goes.
+func withProgress(fn func(BulkResult)) BulkOption { return func(c *bulkConfig) { c.progress = fn } }
+
+// withSnapshot makes a bulk action act on the entries of an earlier
+// snapshot (see snapshot.String).
+func withSnapshot(s string) BulkOption { return func(c *bulkConfig) { c.snapshot = s } }
 
 // DryRun makes a bulk action count the entries it would handle and touch
 // nothing.
@@ -72,7 +85,9 @@ func (s *Service) RetryMatching(ctx context.Context, kind Kind, f Filter, opts .
 	if s.requeuer == nil {
 		return BulkResult{}, opError("retry matching", kind, ErrNoRequeuer)
 	}
-	return s.bulk(ctx, "retry matching", kind, f, true, opts)
+	res, err := s.bulk(ctx, "retry matching", kind, f, true, opts)
+	s.auditBulk(ctx, kind, AuditRetryMatching, f, opts, res, err)
+	return res, err
 }
 
 // DeleteMatching removes every entry of a kind that matches f and was in
@@ -87,7 +102,9 @@ func (s *Service) DeleteMatching(ctx context.Context, kind Kind, f Filter, opts 
 	if err := s.check(kind); err != nil {
 		return BulkResult{}, err
 	}
-	return s.bulk(ctx, "delete matching", kind, f, false, opts)
+	res, err := s.bulk(ctx, "delete matching", kind, f, false, opts)
+	s.auditBulk(ctx, kind, AuditDeleteMatching, f, opts, res, err)
+	return res, err
 }
 
 func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, retry bool, opts []BulkOption) (BulkResult, error) {
@@ -104,12 +121,20 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, retr
 	ks := kind.keys()
 	pace := newPacer(s, cfg.rate)
 	var res BulkResult
-	sn, err := s.takeSnapshot(ctx, ks.List)
-	if err != nil {
-		return res, opError(op, kind, err)
+	sn, err := parseSnapshot(cfg.snapshot)
+	if cfg.snapshot == "" || err != nil {
+		if err != nil {
+			s.logger().WarnContext(ctx, "dlq: an operation's snapshot does not parse; acting on the entries present now", "kind", string(kind), "error", err)
+		}
+		if sn, err = s.takeSnapshot(ctx, ks.List); err != nil {
+			return res, opError(op, kind, err)
+		}
 	}
 	var dec entryDecoder
 	err = s.walk(ctx, ks.List, sn, func(page []stored) (int, error) {
+		if cfg.progress != nil {
+			defer func() { cfg.progress(res) }()
+		}
 		var hits []rdb.PageTarget
 		var items []Item
 		for _, e := range page {
@@ -131,7 +156,7 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, retr
 			return 0, nil
 		}
 		if retry {
-			return s.retryPage(ctx, kind, hits, items, pace, &res)
+			return s.retryPage(ctx, kind, hits, items, pace, &res, cfg.progress)
 		}
 		return s.deletePage(ctx, ks, hits, &res)
 	})
@@ -169,7 +194,7 @@ const maxClaimPage = 128
 // that the pace lets the Requeuer get through in half the claim timeout;
 // a chunk whose claims are half spent before its turn is released and
 // claimed anew, so that no Requeuer call runs on an expiring claim.
-func (s *Service) retryPage(ctx context.Context, kind Kind, ts []rdb.PageTarget, items []Item, pace *pacer, res *BulkResult) (int, error) {
+func (s *Service) retryPage(ctx context.Context, kind Kind, ts []rdb.PageTarget, items []Item, pace *pacer, res *BulkResult, progress func(BulkResult)) (int, error) {
 	ks := kind.keys()
 	chunk := maxClaimPage
 	if pace.every > 0 {
@@ -178,7 +203,7 @@ func (s *Service) retryPage(ctx context.Context, kind Kind, ts []rdb.PageTarget,
 	removed := 0
 	for len(ts) > 0 {
 		k := min(chunk, len(ts))
-		n, done, err := s.retryChunk(ctx, kind, ks, ts[:k], items[:k], pace, res)
+		n, done, err := s.retryChunk(ctx, kind, ks, ts[:k], items[:k], pace, res, progress)
 		removed += n
 		if err != nil {
 			return removed, err
@@ -192,7 +217,7 @@ func (s *Service) retryPage(ctx context.Context, kind Kind, ts []rdb.PageTarget,
 // retryChunk runs the retries of one chunk: it returns how many entries
 // it removed and how many of the chunk's entries it dealt with (the rest
 // go to the next chunk).
-func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []rdb.PageTarget, items []Item, pace *pacer, res *BulkResult) (removed, done int, err error) {
+func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []rdb.PageTarget, items []Item, pace *pacer, res *BulkResult, progress func(BulkResult)) (removed, done int, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, 0, err
 	}
@@ -235,6 +260,11 @@ func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []r
 			ending = append(ending, releases(ts[i:], pr.Results[i:])...)
 			i = len(ts)
 			break
+		}
+		if progress != nil && tried > 1 {
+			p := *res
+			p.Handled += handled
+			progress(p)
 		}
 		it := items[i]
 		it.InFlight, it.ClaimedUntil = true, until

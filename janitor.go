@@ -45,6 +45,7 @@ func (s *Service) Sweep(ctx context.Context, kind Kind) (SweepResult, error) {
 		return res, err
 	}
 	err := s.sweep(ctx, kind, &res)
+	s.auditSweep(ctx, kind, res)
 	s.flushEvictLog(ctx, kind)
 	if res.EvictedByAge > 0 {
 		s.logger().WarnContext(ctx, "dlq: evicted entries older than the age limit",

@@ -54,13 +54,16 @@ func (s *Service) PopExtractionItem(ctx context.Context, id string, opts ...Remo
 // all the same (the Item then holds its id and kind only): that is how an
 // operator discards it.
 func (s *Service) Pop(ctx context.Context, kind Kind, id string, opts ...RemoveOption) (Item, error) {
-	return s.remove(ctx, "pop", kind, id, opts)
+	it, err := s.remove(ctx, "pop", kind, id, opts)
+	s.auditSingle(ctx, kind, AuditPop, id, forced(opts), err)
+	return it, err
 }
 
 // Delete removes the entry with the given id from a kind's list, like
 // [Service.Pop] but without returning it.
 func (s *Service) Delete(ctx context.Context, kind Kind, id string, opts ...RemoveOption) error {
 	_, err := s.remove(ctx, "delete", kind, id, opts)
+	s.auditSingle(ctx, kind, AuditDelete, id, forced(opts), err)
 	return err
 }
 

@@ -59,6 +59,10 @@ func (e *RequeueError) Unwrap() []error { return []error{ErrRequeue, e.Err} }
 // expires, after which it can be retried (and requeued) again.
 var ErrNotRemoved = errors.New("dlq: requeued, but the entry could not be removed from the DLQ")
 
+// endTimeout bounds the Redis calls that record what happened after the
+// caller's context has ended (audit records, operation state).
+const endTimeout = 10 * time.Second
+
 // ackTimeout bounds how long the removal after a successful requeue keeps
 // trying across Redis errors (within the claim's time).
 const ackTimeout = 30 * time.Second
@@ -87,12 +91,13 @@ const ackTimeout = 30 * time.Second
 //
 // Without a Requeuer, Retry is [Service.Pop]: the item is removed and
 // returned, so the caller has it.
-func (s *Service) Retry(ctx context.Context, kind Kind, id string) (Item, error) {
+func (s *Service) Retry(ctx context.Context, kind Kind, id string) (_ Item, retErr error) {
 	if s == nil || s.rdb == nil {
 		return Item{}, ErrNoRedis
 	}
+	defer func() { s.auditSingle(ctx, kind, AuditRetry, id, false, retErr) }()
 	if s.requeuer == nil {
-		return s.Pop(ctx, kind, id)
+		return s.remove(ctx, "pop", kind, id, nil)
 	}
 	if err := s.check(kind); err != nil {
 		return Item{}, err

@@ -42,6 +42,8 @@ type Service struct {
 	pushers sync.Map // Kind -> *pusher
 	policy  policyCache
 	janitorState
+	auditState // audit.go
+	opsState   // ops.go
 }
 
 // New returns a Service storing failures through rdb, which is typically a

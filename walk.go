@@ -3,7 +3,11 @@ package dlq
 import (
 	"context"
 	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
 	"hash/maphash"
+	"strconv"
+	"strings"
 
 	"github.com/dlqkit/dlq/internal/rdb"
 )
@@ -91,10 +95,50 @@ func (s *Service) takeSnapshot(ctx context.Context, key string) (*snapshot, erro
 	return sn, nil
 }
 
+// String encodes the snapshot, for an operation to keep in Redis:
+// "<length>" then ":<sha1 hex>" per newest entry.
+func (sn *snapshot) String() string {
+	var b strings.Builder
+	b.WriteString(strconv.FormatInt(sn.length, 10))
+	for h, n := range sn.newest {
+		for range n {
+			b.WriteByte(':')
+			b.WriteString(hex.EncodeToString(h[:]))
+		}
+	}
+	return b.String()
+}
+
+// parseSnapshot reads what String wrote; "" is no snapshot (nil).
+func parseSnapshot(s string) (*snapshot, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ":")
+	n, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil || n < 0 || len(parts) > snapNewest+1 {
+		return nil, fmt.Errorf("snapshot %.40q does not parse", s)
+	}
+	sn := &snapshot{length: n, newest: map[[20]byte]int{}, sizes: map[int]struct{}{}}
+	for _, p := range parts[1:] {
+		var h [20]byte
+		if b, err := hex.DecodeString(p); err != nil || len(b) != len(h) {
+			return nil, fmt.Errorf("snapshot %.40q does not parse", s)
+		} else {
+			copy(h[:], b)
+		}
+		sn.newest[h]++
+	}
+	sn.sizes = nil // lengths are not kept: every entry is hashed
+	return sn, nil
+}
+
 // isNewest reports whether raw is one of the snapshot's newest entries.
 func (sn *snapshot) isNewest(raw string) bool {
-	if _, ok := sn.sizes[len(raw)]; !ok {
-		return false
+	if sn.sizes != nil {
+		if _, ok := sn.sizes[len(raw)]; !ok {
+			return false
+		}
 	}
 	return sn.newest[sha1.Sum([]byte(raw))] > 0
 }

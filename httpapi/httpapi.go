@@ -27,6 +27,18 @@
 //	DELETE /dlq/{kind}/{id}           the same as delete-item, likewise
 //	POST   /dlq/{kind}/retry          bulk retry of a filter, or of all=true
 //	POST   /dlq/{kind}/delete         bulk delete of a filter, or of all=true
+//	                                  (either with async=true: 202, an operation, Location)
+//	GET    /dlq/{kind}/ops            operations, newest first (see dlq.Service.Start)
+//	GET    /dlq/{kind}/ops/{op}       one operation: state and counts
+//	DELETE /dlq/{kind}/ops/{op}       cancel it
+//	POST   /dlq/{kind}/ops/{op}/resume
+//	                                  continue an interrupted one here
+//	GET    /dlq/{kind}/audit?limit=&cursor=&action=&actor=
+//	                                  the audit log, newest first
+//
+// Every change route takes reason (query, or "reason" in a JSON body);
+// [WithActor] names who made it, and [WithRequireReason] makes a reason
+// mandatory.
 //
 // where kind is one of the Service's kinds ([dlq.Service.Kinds]), plus
 // those named with [WithKinds]. Errors are JSON {"detail": "..."}.
@@ -144,6 +156,9 @@ type handler struct {
 	canRequeue  bool          // the Service has a Requeuer
 	mux         *http.ServeMux
 	dashboardCS string // the dashboard's Content-Security-Policy
+
+	actor         func(*http.Request) string // WithActor (audit.go)
+	requireReason bool                       // WithRequireReason
 }
 
 // New returns a handler serving svc. See the package documentation for the
@@ -177,6 +192,11 @@ func New(svc *dlq.Service, opts ...Option) http.Handler {
 	h.mux.HandleFunc("DELETE "+p+"/dlq/{kind}/{id}", h.byPath(deleteID, true))
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/retry", h.heavyOnly(h.bulkRetry))
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/delete", h.heavyOnly(h.bulkDelete))
+	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/ops", h.ops)
+	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/ops/{op}", h.op)
+	h.mux.HandleFunc("DELETE "+p+"/dlq/{kind}/ops/{op}", h.cancelOp)
+	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/ops/{op}/resume", h.resumeOp)
+	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/audit", h.audit)
 
 	// Cross-site POST and DELETE requests (a form or script on another
 	// site riding on an operator's session) are refused with 403; see
@@ -231,6 +251,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, pattern := h.mux.Handler(r); pattern != "" {
+		var ok bool
+		if r, ok = h.auditPrelude(w, r); !ok {
+			return
+		}
 		h.mux.ServeHTTP(w, r)
 		return
 	}

@@ -233,37 +233,38 @@ const paramForce = "force"
 
 // itemRequest is the body of the single-entry routes.
 type itemRequest struct {
-	ID    *string `json:"id"`
-	Force *bool   `json:"force"` // delete-item only
+	ID     *string `json:"id"`
+	Force  *bool   `json:"force"`  // delete-item only
+	Reason *string `json:"reason"` // for the audit log (audit.go)
 }
 
 // parseItem reads the {"id": "..."} body of retry-item and delete-item,
 // and delete-item's optional "force": true (takesForce).
-func parseItem(w http.ResponseWriter, r *http.Request, takesForce bool) (id string, force bool, _ *inputError) {
+func parseItem(w http.ResponseWriter, r *http.Request, takesForce bool) (id string, force bool, reason *string, _ *inputError) {
 	b, ierr := readJSONBody(w, r)
 	if ierr != nil {
-		return "", false, ierr
+		return "", false, nil, ierr
 	}
 	if b == nil {
-		return "", false, badRequest(`send the entry's id as a JSON body: {"id": "..."}`)
+		return "", false, nil, badRequest(`send the entry's id as a JSON body: {"id": "..."}`)
 	}
 	var req itemRequest
 	if ierr := decodeStrict(b, &req); ierr != nil {
-		return "", false, ierr
+		return "", false, nil, ierr
 	}
 	if req.ID == nil {
-		return "", false, badRequest(`the JSON body needs "id"`)
+		return "", false, nil, badRequest(`the JSON body needs "id"`)
 	}
 	if req.Force != nil {
 		if !takesForce {
-			return "", false, badRequest(`unknown field "force": a retry never overrides another retry's claim`)
+			return "", false, nil, badRequest(`unknown field "force": a retry never overrides another retry's claim`)
 		}
 		if r.URL.Query().Has(paramForce) {
-			return "", false, badRequest("force given in both the query and the body; send it in one")
+			return "", false, nil, badRequest("force given in both the query and the body; send it in one")
 		}
 		force = *req.Force
 	}
-	return *req.ID, force, nil
+	return *req.ID, force, req.Reason, nil
 }
 
 // bulkRequest is a bulk route's input, from the query or a JSON body.
@@ -272,6 +273,8 @@ type bulkRequest struct {
 	DryRun bool    `json:"dry_run"`
 	All    bool    `json:"all"`
 	Rate   float64 `json:"rate"`
+	Async  bool    `json:"async"`  // start an operation (ops.go)
+	Reason *string `json:"reason"` // for the audit log (audit.go)
 }
 
 // The bulk routes' own parameters.
@@ -281,7 +284,7 @@ const (
 	paramRate   = "rate"
 )
 
-var bulkParams = append([]string{paramDryRun, paramAll, paramRate}, filterParams...)
+var bulkParams = append([]string{paramDryRun, paramAll, paramRate, paramAsync}, filterParams...)
 
 // parseBulk reads a bulk request from the query or from a JSON body, never
 // both: a JSON content type with an empty body means the query, as many
@@ -309,6 +312,9 @@ func parseBulk(w http.ResponseWriter, r *http.Request, q url.Values) (bulkReques
 		return req, ierr
 	}
 	if req.All, ierr = parseBool(q, paramAll); ierr != nil {
+		return req, ierr
+	}
+	if req.Async, ierr = parseBool(q, paramAsync); ierr != nil {
 		return req, ierr
 	}
 	if v := q.Get(paramRate); v != "" {

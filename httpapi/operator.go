@@ -174,9 +174,12 @@ func (h *handler) byBody(act itemAction, takesForce bool) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		id, bodyForce, ierr := parseItem(w, r, takesForce)
+		id, bodyForce, reason, ierr := parseItem(w, r, takesForce)
 		if ierr != nil {
 			answerInput(w, ierr)
+			return
+		}
+		if r, ok = h.withBodyReason(w, r, reason, false); !ok {
 			return
 		}
 		h.actOn(act, w, r, kind, id, force || bodyForce)
@@ -202,6 +205,9 @@ func (h *handler) byPath(act itemAction, takesForce bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		kind, force, ok := h.itemPrelude(w, r, takesForce)
 		if ok {
+			if r, ok = h.withBodyReason(w, r, nil, false); !ok {
+				return
+			}
 			h.actOn(act, w, r, kind, r.PathValue("id"), force)
 		}
 	}
@@ -296,6 +302,13 @@ func (h *handler) bulk(w http.ResponseWriter, r *http.Request, del bool) {
 	}
 	if req.Rate > 0 {
 		opts = append(opts, dlq.WithRate(req.Rate))
+	}
+	if r, ok = h.withBodyReason(w, r, req.Reason, req.DryRun); !ok {
+		return
+	}
+	if req.Async {
+		h.startOp(w, r, kind, del, req.Filter, opts)
+		return
 	}
 	var res dlq.BulkResult
 	var err error

@@ -50,6 +50,8 @@ var (
 		"Entries removed by the size cap or the age limit, as counted in Redis.", labels, nil)
 	errorsDesc = prometheus.NewDesc("dlq_scrape_errors_total",
 		"Scrapes of this collector that could not read the kind from Redis.", labels, nil)
+	auditDroppedDesc = prometheus.NewDesc("dlq_audit_dropped_total",
+		"Audit records this process could not write (Redis refused them, e.g. out of memory); the changes stand, the records were logged.", nil, nil)
 )
 
 // DefaultTimeout bounds one scrape unless [WithTimeout] says otherwise.
@@ -123,9 +125,9 @@ func NewCollector(s *dlq.Service, opts ...Option) *Collector {
 	return c
 }
 
-// Describe sends the descriptions of the six metrics.
+// Describe sends the descriptions of the seven metrics.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{entriesDesc, inFlightDesc, oldestDesc, pushedDesc, evictedDesc, errorsDesc} {
+	for _, d := range []*prometheus.Desc{entriesDesc, inFlightDesc, oldestDesc, pushedDesc, evictedDesc, errorsDesc, auditDroppedDesc} {
 		ch <- d
 	}
 }
@@ -146,6 +148,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	results := c.read(ctx)
 	now := c.now()
+	ch <- prometheus.MustNewConstMetric(auditDroppedDesc, prometheus.CounterValue, float64(c.svc.AuditDropped()))
 
 	errs := make([]float64, len(c.kinds))
 	c.mu.Lock()

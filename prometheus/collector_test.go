@@ -71,6 +71,7 @@ func expected(rows map[dlq.Kind][]float64) string {
 	metric("dlq_pushed_total", "counter", "Entries pushed by the dlq library, as counted in Redis; pushes by other programs are not counted.", 3)
 	metric("dlq_evicted_total", "counter", "Entries removed by the size cap or the age limit, as counted in Redis.", 4)
 	metric("dlq_scrape_errors_total", "counter", "Scrapes of this collector that could not read the kind from Redis.", 5)
+	b.WriteString("# HELP dlq_audit_dropped_total Audit records this process could not write (Redis refused them, e.g. out of memory); the changes stand, the records were logged.\n# TYPE dlq_audit_dropped_total counter\ndlq_audit_dropped_total 0\n")
 	return b.String()
 }
 
@@ -290,8 +291,8 @@ func TestScrapeRoundTrips(t *testing.T) {
 			mu.Lock()
 			cmds = nil
 			mu.Unlock()
-			if n := testutil.CollectAndCount(c); n != 12 {
-				t.Fatalf("%d metrics, want 12", n)
+			if n := testutil.CollectAndCount(c); n != 13 {
+				t.Fatalf("%d metrics, want 13 (12 per kind and dlq_audit_dropped_total)", n)
 			}
 			mu.Lock()
 			defer mu.Unlock()

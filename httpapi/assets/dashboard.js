@@ -21,9 +21,11 @@
 
   // post sends a JSON body to a route next to the page and resolves to
   // the answer's JSON (null for 204), or rejects with its detail.
-  function post(route, payload) {
+  function post(route, payload, method) {
+    var why = document.getElementById("reason");
+    if (why && why.value) { payload.reason = why.value; }
     return fetch(base + route, {
-      method: "POST",
+      method: method || "POST",
       headers: { "Accept": "application/json", "Content-Type": "application/json" },
       body: JSON.stringify(payload)
     }).then(function (res) {
@@ -88,6 +90,13 @@
         button.disabled = false;
         return;
       }
+      if (preview.matched > ASYNC_OVER) {
+        // Many entries: an operation, watched in the Operations panel.
+        return post(action, Object.assign({}, filter, { async: true })).then(function (op) {
+          say(verb + " of " + preview.matched + " started as an operation.");
+          return loadOps();
+        });
+      }
       return post(action, filter).then(function (res) {
         var d = describe(action, res);
         say(d.text, d.error); // stays on screen: the refresh leaves #status alone
@@ -113,6 +122,11 @@
       case "delete": rowAction(b, "delete-item", "Discarded."); break;
       case "bulk-retry": bulk(b, "retry"); break;
       case "bulk-delete": bulk(b, "delete"); break;
+      case "cancel-op":
+        b.disabled = true;
+        var why = document.getElementById("reason");
+        post("ops/" + encodeURIComponent(b.dataset.op) + (why && why.value ? "?reason=" + encodeURIComponent(why.value) : ""), {}, "DELETE").then(loadOps).catch(function (err) { say(err.message, true); });
+        break;
     }
   });
 
@@ -147,6 +161,65 @@
       });
     }).catch(function () { /* offline: try again next time */ });
   }
+
+  // The Operations and Recent actions panels read the JSON API and build
+  // text nodes only: actors and reasons are whatever callers sent.
+  var ASYNC_OVER = 1000; // a bulk action over this many entries runs as an operation
+  function el(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined) { e.textContent = String(text); }
+    if (cls) { e.className = cls; }
+    return e;
+  }
+  function getJSON(route) {
+    return fetch(base + route, { headers: { "Accept": "application/json" } }).then(function (res) {
+      return res.ok ? res.json() : null;
+    });
+  }
+  function renderOps(ops) {
+    var box = document.getElementById("ops-list");
+    var running = (ops || []).filter(function (op) { return op.state === "running" || op.state === "interrupted"; });
+    box.replaceChildren();
+    if (!running.length) { box.appendChild(el("p", "None running.", "empty")); return; }
+    running.forEach(function (op) {
+      var row = el("div", undefined, "op");
+      var done = op.handled + op.failed + op.skipped;
+      var bar = el("progress");
+      bar.max = Math.max(op.matched, 1);
+      bar.value = done;
+      row.appendChild(el("span", op.action + " · " + op.state + " · " + done + " of " + op.matched + " matched so far"));
+      row.appendChild(bar);
+      row.appendChild(el("span", op.actor ? "by " + op.actor : "", "who"));
+      if (!readOnly && op.state === "running") {
+        var b = el("button", "Cancel", "danger");
+        b.dataset.action = "cancel-op";
+        b.dataset.op = op.id;
+        row.appendChild(b);
+      }
+      box.appendChild(row);
+    });
+  }
+  function renderAudit(recs) {
+    var rows = document.getElementById("audit-rows");
+    rows.replaceChildren();
+    (recs || []).forEach(function (r) {
+      var tr = el("tr");
+      var what = r.id ? "id " + r.id : (r.matched !== undefined ? r.handled + " of " + r.matched + " (" + r.result + ")" : r.result);
+      [new Date(r.time).toLocaleString(), r.actor || "–", r.action, what, r.reason || ""].forEach(function (v) {
+        tr.appendChild(el("td", v));
+      });
+      rows.appendChild(tr);
+    });
+  }
+  function loadOps() { return getJSON("ops?limit=20").then(renderOps).catch(function () {}); }
+  function loadAudit() { return getJSON("audit?limit=20").then(renderAudit).catch(function () {}); }
+  function panels() {
+    if (document.hidden) { return; }
+    loadOps();
+    loadAudit();
+  }
+  panels();
+  window.setInterval(panels, 2000);
 
   window.setInterval(refresh, REFRESH_MS);
   document.addEventListener("visibilitychange", function () { if (!document.hidden) { refresh(); } });

@@ -274,6 +274,12 @@ func TestOpenAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	sig503 := dlq.Signature(plain[0].Error)
+	// A finished operation to read, cancel (409) and resume (409).
+	done, err := svc.Start(ctx, dlq.Scrape, dlq.OpDelete, dlq.Filter{ErrorContains: "no such text"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Wait()
 	id := func(it dlq.Item) string { b, _ := json.Marshal(map[string]string{"id": it.ID}); return string(b) }
 	const js = "application/json"
 
@@ -314,6 +320,11 @@ func TestOpenAPI(t *testing.T) {
 			heavy: &call{path: "/dlq/scrape/retry", query: "all=true&dry_run=true"}},
 		{method: "POST", path: "/dlq/{kind}/delete", good: call{path: "/dlq/scrape/delete", body: `{"error":"no such text","failed_before":"2030-01-01T00:00:00Z"}`, ctype: js, status: 200},
 			heavy: &call{path: "/dlq/scrape/delete", query: "all=true&dry_run=true"}},
+		{method: "GET", path: "/dlq/{kind}/ops", good: call{path: "/dlq/scrape/ops", query: "limit=5", status: 200}},
+		{method: "GET", path: "/dlq/{kind}/ops/{op}", good: call{path: "/dlq/scrape/ops/" + done.ID, status: 200}},
+		{method: "DELETE", path: "/dlq/{kind}/ops/{op}", good: call{path: "/dlq/scrape/ops/" + done.ID, query: "reason=stop", status: 409}},
+		{method: "POST", path: "/dlq/{kind}/ops/{op}/resume", good: call{path: "/dlq/scrape/ops/" + done.ID + "/resume", status: 409}},
+		{method: "GET", path: "/dlq/{kind}/audit", good: call{path: "/dlq/scrape/audit", query: "limit=5&action=op_start", status: 200}},
 	}
 	for i := range ops {
 		o := &ops[i]
@@ -489,6 +500,35 @@ func TestOpenAPI(t *testing.T) {
 		hold(t, call{name: "retry-item holding a claim", h: h, method: "POST", path: "/dlq/scrape/retry-item", body: id(again), ctype: js, status: 200},
 			call{name: "delete by path of a claimed entry, forced", h: h, method: "DELETE", path: "/dlq/scrape/" + again.ID, query: "force=true", status: 204},
 		)
+	})
+
+	t.Run("operations: 202 and 200", func(t *testing.T) {
+		rp.run(t,
+			call{name: "async delete", h: h, method: "POST", path: "/dlq/scrape/delete", query: "error=no+such+text&async=true&reason=tidy", status: 202},
+			call{name: "async retry", h: h, method: "POST", path: "/dlq/scrape/retry", body: `{"error":"no such text","async":true,"reason":"redrive"}`, ctype: js, status: 202},
+		)
+		svc.Wait()
+		for range 3 {
+			push("ops: paced")
+		}
+		paced, err := svc.Start(ctx, dlq.Scrape, dlq.OpDelete, dlq.Filter{ErrorContains: "no such text"}, dlq.WithRate(0.5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp.run(t, call{name: "cancel a running op", h: h, method: "DELETE", path: "/dlq/scrape/ops/" + paced.ID, status: 200})
+		svc.Wait()
+		stopped, stop := context.WithCancel(ctx)
+		op, err := svc.Start(stopped, dlq.Scrape, dlq.OpRetry, dlq.Filter{ErrorContains: "ops: paced"}, dlq.WithRate(0.5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop()
+		svc.Wait()
+		rp.run(t, call{name: "resume an interrupted op", h: h, method: "POST", path: "/dlq/scrape/ops/" + op.ID + "/resume", status: 202})
+		if _, err := svc.Cancel(ctx, dlq.Scrape, op.ID); err != nil {
+			t.Fatal(err)
+		}
+		svc.Wait()
 	})
 
 	t.Run("busy: 503", func(t *testing.T) {

@@ -43,6 +43,9 @@ type Keys struct {
 	Evicted string // counter of entries the size cap and the age limit removed
 	Pushed  string // counter of entries this library pushed
 	History string // hash: "m<unix minute>" and "h<unix hour>" -> pushes in it
+	Audit   string // stream: one record per change (audit.go)
+	Ops     string // sorted set: operation id -> creation time in ms (opsstate.go)
+	OpTag   string // prefix of an operation's hash: OpTag + id (opsstate.go)
 
 	// Keys of earlier versions, migrated by the janitor.
 	LegacyIndex    string // hash: id -> entry (a second copy; deleted)
@@ -58,6 +61,9 @@ func KeysOf(list string) Keys {
 		Evicted:        tag + "evicted",
 		Pushed:         tag + "pushed",
 		History:        tag + "history",
+		Audit:          tag + "audit",
+		Ops:            tag + "ops",
+		OpTag:          tag + "op:",
 		LegacyIndex:    tag + "index",
 		LegacyInflight: tag + "inflight",
 	}
@@ -66,7 +72,7 @@ func KeysOf(list string) Keys {
 // All lists every key of the kind, for tests that clean up after
 // themselves.
 func (k Keys) All() []string {
-	return []string{k.List, k.Claims, k.Evicted, k.Pushed, k.History, k.LegacyIndex, k.LegacyInflight}
+	return []string{k.List, k.Claims, k.Evicted, k.Pushed, k.History, k.LegacyIndex, k.LegacyInflight, k.Audit, k.Ops}
 }
 
 // retryable reports whether err is a Redis Cluster answer that means "not
