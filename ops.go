@@ -93,7 +93,7 @@ type Op struct {
 	Resumed   int       `json:"resumed"` // how many times it was resumed
 
 	snapshot string // what it acts on: the entries present when it started (see walk.go)
-	Error     string    `json:"error,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // opsState is what a Service keeps of the operations it runs.
