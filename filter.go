@@ -5,7 +5,6 @@ import (
 
 	"encoding/base64"
 	"github.com/dlqkit/dlq/internal/rdb"
-	"hash/maphash"
 	"strconv"
 	"strings"
 	"time"
@@ -84,7 +83,8 @@ const maxFindScan = 10_000
 // limit evicted meanwhile are subtracted. Each entry not yet shown that
 // another removal took out makes the next page start one entry earlier
 // (repeating one), and each entry put back at the tail (a failed retry) one
-// entry later. Find never returns an entry twice in one page.
+// entry later. Two identical stored strings are two entries, as in
+// List and Count.
 //
 // It returns an error wrapping [ErrInvalidLimit] for a negative limit and
 // one wrapping [ErrInvalidCursor] for a cursor it did not write.
@@ -113,8 +113,6 @@ func (s *Service) Find(ctx context.Context, kind Kind, q Query) (Page, error) {
 		left = min(cleft-max(evicted-cevicted, 0), c.Length)
 	}
 	page := Page{Items: []Item{}}
-	seen := map[uint64]struct{}{}
-	seed := maphash.MakeSeed()
 	scanned := int64(0)
 	var dec entryDecoder
 	for left > 0 && len(page.Items) < limit && scanned < maxFindScan {
@@ -131,11 +129,6 @@ func (s *Service) Find(ctx context.Context, kind Kind, q Query) (Page, error) {
 		for _, raw := range raws {
 			scanned++
 			left--
-			h := maphash.String(seed, raw)
-			if _, dup := seen[h]; dup {
-				continue
-			}
-			seen[h] = struct{}{}
 			it, err := dec.decode(raw)
 			if err == nil && q.Match(it) {
 				page.Items = append(page.Items, it)

@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -121,3 +122,45 @@ func u4(r rune) string {
 // The search is bounded per call to Redis but reads up to the whole list
 // in calls; the httpapi package counts such requests as heavy.
 func NeedsSearch(id string) bool { return v7Time(id) < 0 }
+
+// Get returns the entry with the given id, with its claim (see
+// [Item.InFlight]), without changing anything. It finds the entry as
+// [Service.Pop] does, within the same bounds. It returns an error wrapping
+// [ErrNotFound] when there is no such entry, [ErrMalformed] when the entry
+// with this id cannot be decoded, and [ErrInvalidID] for an empty id or one
+// longer than [MaxIDLen].
+func (s *Service) Get(ctx context.Context, kind Kind, id string) (Item, error) {
+	if err := s.check(kind); err != nil {
+		return Item{}, err
+	}
+	if err := checkID(id); err != nil {
+		return Item{}, err
+	}
+	ks := kind.keys()
+	var raw string
+	var found bool
+	var err error
+	if ts := v7Time(id); ts >= 0 {
+		raw, found, err = rdb.Locate(ctx, s.rdb, ks, id, ts)
+	} else {
+		err = s.searchFor(ctx, ks, id, func(r string, _ int64) (bool, error) {
+			raw, found = r, true
+			return true, nil
+		})
+	}
+	switch {
+	case err != nil:
+		return Item{}, opError("get", kind, err)
+	case !found:
+		return Item{}, errorf(ErrNotFound, "%s id %q", kind, id)
+	}
+	it, err := decodeOf(kind, raw)
+	if err != nil {
+		return Item{}, fmt.Errorf("dlq: get %s id %q: %w", kind, id, err)
+	}
+	items := []Item{it}
+	if err := s.markClaims(ctx, ks, items); err != nil {
+		return Item{}, opError("get", kind, err)
+	}
+	return items[0], nil
+}
