@@ -20,6 +20,9 @@
 //	GET    /dlq/{kind}/groups?scan=N  failures of the newest N entries grouped by cause
 //	GET    /dlq/{kind}/history?window=24h|7d|30d
 //	                                  failures per minute (24h) or hour (7d, 30d)
+//	GET    /dlq/{kind}/item?id=…      one entry (404 when there is none)
+//	GET    /dlq/{kind}/export?<filter>
+//	                                  NDJSON: every entry as stored, oldest first
 //	POST   /dlq/{kind}/retry-item     {"id": "..."}: retry one entry (see dlq.Service.Retry)
 //	POST   /dlq/{kind}/delete-item    {"id": "..."}: discard one entry; 204 (409 while a
 //	                                  retry holds a claim on it, unless force=true or "force": true)
@@ -170,6 +173,8 @@ func New(svc *dlq.Service, opts ...Option) http.Handler {
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/count", h.heavyOnly(h.count))
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/groups", h.heavyOnly(h.groups))
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/history", h.history)
+	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/item", h.item)
+	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/export", h.heavyOnly(h.export))
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/retry-item", h.byBody(retryID, false))
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/delete-item", h.byBody(deleteID, true))
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/{id}/retry", h.byPath(retryID, false))

@@ -46,6 +46,7 @@ const (
 func init() {
 	// The dashboard's page: validated as a string.
 	openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("application/x-ndjson", openapi3filter.PlainBodyDecoder)
 }
 
 // requeuer succeeds, except for entries whose error says "requeue fails"
@@ -301,6 +302,15 @@ func TestOpenAPI(t *testing.T) {
 		{method: "GET", path: "/dlq/{kind}/groups", good: call{path: "/dlq/scrape/groups", query: "scan=100", status: 200},
 			heavy: &call{path: "/dlq/scrape/groups"}},
 		{method: "GET", path: "/dlq/{kind}/history", good: call{path: "/dlq/scrape/history", query: "window=7d", status: 200}},
+		{method: "GET", path: "/dlq/{kind}/item", good: call{path: "/dlq/scrape/item", query: "id=" + plain[5].ID, status: 200},
+			heavy: &call{path: "/dlq/scrape/item", query: "id=big"}},
+		{method: "GET", path: "/dlq/{kind}/export", good: call{path: "/dlq/scrape/export", query: "error=503", status: 200,
+			checkResponse: func(t *testing.T, rec *httptest.ResponseRecorder) {
+				if n := strings.Count(rec.Body.String(), "\n"); n != 12 || rec.Result().Trailer.Get(httpapi.ExportCountTrailer) != "12" {
+					t.Errorf("export of error=503: %d lines, trailer %q", n, rec.Result().Trailer.Get(httpapi.ExportCountTrailer))
+				}
+			}},
+			heavy: &call{path: "/dlq/scrape/export"}},
 		{method: "POST", path: "/dlq/{kind}/retry-item", good: call{path: "/dlq/scrape/retry-item", body: id(plain[1]), ctype: js, status: 200}},
 		{method: "POST", path: "/dlq/{kind}/delete-item", good: call{path: "/dlq/scrape/delete-item", body: id(plain[2]), ctype: js, status: 204}},
 		{method: "POST", path: "/dlq/{kind}/{id}/retry", good: call{path: "/dlq/scrape/" + plain[3].ID + "/retry", status: 200}},
@@ -428,6 +438,9 @@ func TestOpenAPI(t *testing.T) {
 			call{name: "bulk without filter", h: h, method: "POST", path: "/dlq/scrape/delete", status: 400, req: reqUnchecked},
 			call{name: "bulk filter in query and body", h: h, method: "POST", path: "/dlq/scrape/delete", query: "error=x", body: `{"error":"x"}`, ctype: js, status: 400, req: reqUnchecked},
 			call{name: "bulk rate negative", h: h, method: "POST", path: "/dlq/scrape/retry", query: "all=true&rate=-1", status: 400, req: reqInvalid},
+			call{name: "item without id", h: h, method: "GET", path: "/dlq/scrape/item", status: 400, req: reqInvalid},
+			call{name: "item no such entry", h: h, method: "GET", path: "/dlq/scrape/item", query: "id=019ac4b2-6f0e-7c3a-9a4e-52a0d7f1f7a1", status: 404},
+			call{name: "export bad time", h: h, method: "GET", path: "/dlq/scrape/export", query: "failed_after=yesterday", status: 400, req: reqInvalid},
 			call{name: "retry-item no such entry", h: h, method: "POST", path: "/dlq/scrape/retry-item", body: `{"id":"missing"}`, ctype: js, status: 404},
 			call{name: "delete-item no such entry", h: h, method: "POST", path: "/dlq/scrape/delete-item", body: `{"id":"missing"}`, ctype: js, status: 404},
 			call{name: "retry by path no such entry", h: h, method: "POST", path: "/dlq/scrape/missing/retry", status: 404},
