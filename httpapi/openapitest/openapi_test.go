@@ -451,6 +451,25 @@ func TestOpenAPI(t *testing.T) {
 		)
 	})
 
+	t.Run("keys other programs wrote", func(t *testing.T) {
+		// The document must accept an item as the server serves it: with
+		// the keys another program wrote, kept (a strict client generated
+		// from it would refuse real answers otherwise).
+		other := `{"id":"019ac4b2-6f0e-7c3a-9a4e-52a0d7f1f7a1","source_id":"s","job_id":null,"error":"boom","failed_at":"2026-11-26T21:43:52+00:00","retry_count":0,"dlq_type":"render","attempt_host":"worker-3"}`
+		if err := rdb.LPush(ctx, "render:dlq", other).Err(); err != nil {
+			t.Fatal(err)
+		}
+		kept := func(t *testing.T, rec *httptest.ResponseRecorder) {
+			if !strings.Contains(rec.Body.String(), `"attempt_host":"worker-3"`) {
+				t.Errorf("the other program's key is not served: %s", rec.Body.String())
+			}
+		}
+		rp.run(t,
+			call{name: "list with an unknown key", h: h, method: "GET", path: "/dlq/render", status: 200, checkResponse: kept},
+			call{name: "item with an unknown key", h: h, method: "GET", path: "/dlq/render/item", query: "id=019ac4b2-6f0e-7c3a-9a4e-52a0d7f1f7a1", status: 200, checkResponse: kept},
+		)
+	})
+
 	// hold starts a request whose Requeuer blocks, waits until it does,
 	// runs calls meanwhile, then lets it finish and checks it.
 	hold := func(t *testing.T, holder call, calls ...call) {
