@@ -134,7 +134,7 @@ func TestHistoryRouteErrors(t *testing.T) {
 		}
 
 		down := httpapi.New(dlq.New(e.Down(t)), httpapi.WithLogger(slog.New(slog.DiscardHandler)))
-		if r := do(t, down, "GET", "/dlq/scrape/history"); r.status != 500 || r.detail(t) != "internal error" {
+		if r := do(t, down, "GET", "/dlq/scrape/history"); r.status != 500 || !strings.HasPrefix(r.detail(t), "Redis is unavailable") {
 			t.Errorf("history with Redis down: %d %s", r.status, r.body)
 		}
 	})

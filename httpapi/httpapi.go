@@ -322,29 +322,35 @@ func (h *handler) kind(w http.ResponseWriter, r *http.Request) (dlq.Kind, bool) 
 // states the caller can act on, 500 with a logged cause for everything
 // else.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, detail := h.failure(r, err)
+	writeError(w, status, detail)
+}
+
+// failure is fail's status and detail; it logs what needs logging.
+func (h *handler) failure(r *http.Request, err error) (int, string) {
 	switch {
 	case errors.Is(err, dlq.ErrNotFound):
-		writeError(w, http.StatusNotFound, "item not found")
+		return http.StatusNotFound, "item not found"
 	case errors.Is(err, dlq.ErrInvalidID):
-		writeError(w, http.StatusBadRequest, "invalid id")
+		return http.StatusBadRequest, "invalid id"
 	case errors.Is(err, dlq.ErrInvalidLimit):
-		writeError(w, http.StatusBadRequest, "invalid limit")
+		return http.StatusBadRequest, "invalid limit"
 	case errors.Is(err, dlq.ErrInvalidCursor):
-		writeError(w, http.StatusBadRequest, "invalid cursor: pass back a DLQ-Next-Cursor value, or none for the first page")
+		return http.StatusBadRequest, "invalid cursor: pass back a DLQ-Next-Cursor value, or none for the first page"
 	case errors.Is(err, dlq.ErrClaimed):
-		writeError(w, http.StatusConflict, "the item is claimed by a retry under way; try again after its claim ends")
+		return http.StatusConflict, "the item is claimed by a retry under way; try again after its claim ends"
 	case errors.Is(err, dlq.ErrNoRequeuer):
-		writeError(w, http.StatusConflict, noRequeuerDetail)
+		return http.StatusConflict, noRequeuerDetail
 	case errors.Is(err, dlq.ErrRequeue):
 		h.logger().WarnContext(r.Context(), "dlq/httpapi: requeue failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeError(w, http.StatusBadGateway, requeueFailedDetail(err))
+		return http.StatusBadGateway, requeueFailedDetail(err)
 	case r.Context().Err() != nil:
 		// The client hung up; nobody reads the answer.
 		h.logger().InfoContext(r.Context(), "dlq/httpapi: request cancelled", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeError(w, http.StatusServiceUnavailable, "request cancelled")
+		return http.StatusServiceUnavailable, "request cancelled"
 	default:
 		h.logger().ErrorContext(r.Context(), "dlq/httpapi: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeError(w, http.StatusInternalServerError, "internal error")
+		return http.StatusInternalServerError, failureDetail(err)
 	}
 }
 

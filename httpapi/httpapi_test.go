@@ -303,7 +303,7 @@ func TestRedisDown(t *testing.T) {
 		h := httpapi.New(dlq.New(c), httpapi.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 		for _, rt := range [][2]string{{"GET", "/dlq/stats"}, {"GET", "/dlq/scrape"}, {"GET", "/dlq/scrape/info"}, {"POST", "/dlq/scrape/" + uuid.NewString() + "/retry"}} {
 			r := do(t, h, rt[0], rt[1])
-			if r.status != 500 || r.detail(t) != "internal error" {
+			if r.status != 500 || r.detail(t) != "Redis is unavailable (connection refused); the cause is in the server log" {
 				t.Errorf("%s %s with Redis down: %d %s", rt[0], rt[1], r.status, r.body)
 			}
 			if strings.Contains(string(r.body), "127.0.0.1") || strings.Contains(string(r.body), "dial") {
@@ -312,6 +312,19 @@ func TestRedisDown(t *testing.T) {
 		}
 		if n := strings.Count(logs.String(), "request failed"); n != 4 || !strings.Contains(logs.String(), addr) {
 			t.Errorf("want 4 logged failures naming the cause:\n%s", logs)
+		}
+		// A browser opening the dashboard gets a page saying so, not JSON.
+		req := httptest.NewRequest("GET", "/dlq/", nil)
+		req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if body := rec.Body.String(); rec.Code != 500 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") ||
+			!strings.Contains(body, "Redis is unavailable (connection refused)") || strings.Contains(body, `{"detail"`) || strings.Contains(body, addr) {
+			t.Errorf("dashboard with Redis down: %d %s %s", rec.Code, rec.Header().Get("Content-Type"), body)
+		}
+		// A script asking for JSON still gets JSON.
+		if r := do(t, h, "GET", "/dlq/"); r.status != 500 || !strings.HasPrefix(r.detail(t), "Redis is unavailable") {
+			t.Errorf("dashboard as JSON with Redis down: %d %s", r.status, r.body)
 		}
 	})
 }
