@@ -234,19 +234,40 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if _, pattern := h.mux.Handler(r); pattern != "" {
+	named := h.namedRoute(r.URL.Path)
+	if _, pattern := h.mux.Handler(r); pattern != "" && !(named && r.Method == http.MethodDelete) {
 		h.mux.ServeHTTP(w, r)
 		return
 	}
-	// No route: learn whether the mux would say 404 or 405 (and Allow).
+	// No route: learn whether the mux would say 404 or 405 (and Allow),
+	// asking with a method no route has, so that no handler runs.
 	rec := &statusRecorder{header: http.Header{}}
-	h.mux.ServeHTTP(rec, r)
-	if rec.status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", rec.header.Get("Allow"))
-		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; allowed: %s", r.Method, rec.header.Get("Allow")))
+	probe := r.Clone(r.Context())
+	probe.Method = "DLQ-PROBE"
+	h.mux.ServeHTTP(rec, probe)
+	if allow := rec.header.Get("Allow"); rec.status == http.StatusMethodNotAllowed {
+		if named { // DELETE /dlq/{kind}/{id} matches too, but an id never takes a route's name
+			allow = strings.TrimPrefix(allow, http.MethodDelete+", ")
+		}
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; allowed: %s", r.Method, allow))
 		return
 	}
 	writeError(w, http.StatusNotFound, "not found")
+}
+
+// kindRoutes are the names of a kind's own routes (/dlq/{kind}/retry).
+var kindRoutes = []string{"info", "count", "groups", "history", "item", "export", "retry-item", "delete-item", "retry", "delete"}
+
+// namedRoute reports whether p is one of a kind's own routes, which the
+// pattern DELETE /dlq/{kind}/{id} matches too.
+func (h *handler) namedRoute(p string) bool {
+	rest, ok := strings.CutPrefix(p, h.prefix+"/dlq/")
+	if !ok {
+		return false
+	}
+	_, name, ok := strings.Cut(rest, "/")
+	return ok && slices.Contains(kindRoutes, name)
 }
 
 // redirectToDashboard answers GET /dlq with a relative redirect to dlq/,
@@ -305,7 +326,18 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, info)
+	out := infoWire{Info: info}
+	if !info.Oldest.IsZero() {
+		out.Oldest = wireTime(nil, info.Oldest)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// infoWire is dlq.Info with oldest written as items' failed_at is
+// ("…+00:00"), or left out when there is none.
+type infoWire struct {
+	dlq.Info
+	Oldest json.RawMessage `json:"oldest,omitempty"`
 }
 
 // kind returns the path's kind, or answers 404 for one not served.

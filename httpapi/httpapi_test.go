@@ -347,3 +347,57 @@ func TestClientHangUpCancelsRedisCall(t *testing.T) {
 		}
 	})
 }
+
+// The newcomer's traps of issue 20, item 4: a wrong type in a body names
+// the key (not bulkRequest.dry_run), info's oldest is written as items'
+// failed_at, and GET of a POST-only route lists only POST.
+func TestNewcomerWireTraps(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		items := pushN(t, e.svc, dlq.Scrape, 2)
+		h := httpapi.New(e.svc)
+		for _, c := range []struct{ path, body, detail string }{
+			{"/dlq/scrape/delete", `{"all":true,"dry_run":"true"}`, "invalid JSON body: dry_run must be a boolean (true or false), not string"},
+			{"/dlq/scrape/retry", `{"source_id":5}`, "invalid JSON body: source_id must be a string, not number"},
+			{"/dlq/scrape/delete", `{"all":true,"rate":"fast"}`, "invalid JSON body: rate must be a number, not string"},
+			{"/dlq/scrape/delete-item", `{"id":"x","force":"yes"}`, "invalid JSON body: force must be a boolean (true or false), not string"},
+		} {
+			req := httptest.NewRequest("POST", c.path, strings.NewReader(c.body))
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			r := response{rec.Code, rec.Header(), rec.Body.Bytes()}
+			if d := r.detail(t); r.status != 400 || d != c.detail {
+				t.Errorf("POST %s %s: %d %q, want 400 %q", c.path, c.body, r.status, d, c.detail)
+			}
+		}
+		if n, _ := e.Client.LLen(context.Background(), dlq.ScrapeKey).Result(); n != 2 {
+			t.Fatalf("refused bodies acted: %d of 2 left", n)
+		}
+
+		var info map[string]any
+		if r := do(t, h, "GET", "/dlq/scrape/info"); json.Unmarshal(r.body, &info) != nil || info["oldest"] != items[0].FailedAt.Format("2006-01-02T15:04:05.000000")+"+00:00" {
+			t.Errorf("info oldest %v, want it written as failed_at is (%s)", info["oldest"], items[0].FailedAt)
+		}
+		if r := do(t, h, "GET", "/dlq/extraction/info"); strings.Contains(string(r.body), "oldest") {
+			t.Errorf("an empty kind's info has oldest: %s", r.body)
+		}
+
+		for _, c := range []struct{ method, path, allow string }{
+			{"GET", "/dlq/scrape/retry", "POST"},
+			{"GET", "/dlq/scrape/delete", "POST"},
+			{"GET", "/dlq/scrape/retry-item", "POST"},
+			{"POST", "/dlq/scrape/info", "GET, HEAD"},
+			{"DELETE", "/dlq/scrape/retry", "POST"},
+			{"GET", "/dlq/scrape/x/retry", "POST"},
+			{"POST", "/dlq/scrape/" + items[0].ID, "DELETE"},
+		} {
+			r := do(t, h, c.method, c.path)
+			if r.status != 405 || r.header.Get("Allow") != c.allow || !strings.HasSuffix(r.detail(t), "allowed: "+c.allow) {
+				t.Errorf("%s %s: %d Allow %q %s, want 405 Allow %q", c.method, c.path, r.status, r.header.Get("Allow"), r.body, c.allow)
+			}
+		}
+		if n, _ := e.Client.LLen(context.Background(), dlq.ScrapeKey).Result(); n != 2 {
+			t.Fatalf("405s acted: %d of 2 left", n)
+		}
+	})
+}

@@ -580,21 +580,23 @@ func TestOpenAPI(t *testing.T) {
 
 // allowed is the Allow header a concrete path must get: the methods of
 // every documented path it matches, HEAD with GET, sorted.
+//
+// As OpenAPI matches paths, a template with fewer parameters wins:
+// /dlq/scrape/retry is /dlq/{kind}/retry, never /dlq/{kind}/{id}.
 func allowed(doc *openapi3.T, concrete string) string {
 	set := map[string]bool{}
 	segs := strings.Split(concrete, "/")
+	fewest := -1
+	for p := range doc.Paths.Map() {
+		if n := strings.Count(p, "{"); matches(p, segs) && (fewest < 0 || n < fewest) {
+			fewest = n
+		}
+	}
 	for p, item := range doc.Paths.Map() {
-		ps := strings.Split(p, "/")
-		if len(ps) != len(segs) {
+		if strings.Count(p, "{") != fewest {
 			continue
 		}
-		match := true
-		for i := range ps {
-			if ps[i] != segs[i] && !(strings.HasPrefix(ps[i], "{") && segs[i] != "") {
-				match = false
-			}
-		}
-		if !match {
+		if !matches(p, segs) {
 			continue
 		}
 		for method := range item.Operations() {
@@ -618,3 +620,18 @@ func jsonString(s string) string {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// matches reports whether the path template p matches the segments of a
+// concrete path.
+func matches(p string, segs []string) bool {
+	ps := strings.Split(p, "/")
+	if len(ps) != len(segs) {
+		return false
+	}
+	for i := range ps {
+		if ps[i] != segs[i] && !(strings.HasPrefix(ps[i], "{") && segs[i] != "") {
+			return false
+		}
+	}
+	return true
+}
