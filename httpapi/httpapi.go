@@ -225,6 +225,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestURITooLong, fmt.Sprintf("query string over %d bytes; send a bulk filter as a JSON body", maxQueryBytes))
 		return
 	}
+	// StripPrefix("/api/v1/", …), with its slash, leaves "dlq/stats":
+	// ServeMux would redirect it to /dlq/stats, outside the mount.
+	if p := r.URL.Path; h.prefix == "" && p != "" && p[0] != '/' {
+		r = r.Clone(r.Context())
+		r.URL.Path = "/" + p
+		if r.URL.RawPath != "" {
+			r.URL.RawPath = "/" + r.URL.RawPath
+		}
+	}
 	// ServeMux would redirect an unclean path (/dlq/scrape//retry) to its
 	// clean form, which for a POST can be another route. Unclean paths are
 	// not found instead. (A host's own mux may still redirect before we see
@@ -253,7 +262,25 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; allowed: %s", r.Method, allow))
 		return
 	}
-	writeError(w, http.StatusNotFound, "not found")
+	writeError(w, http.StatusNotFound, h.notFound(r.URL.Path))
+}
+
+// notFound is the detail of a 404. A path that misses the handler's
+// prefix (/api/v1/dlq/stats, to a handler built without WithPrefix) says
+// how to mount the handler.
+func (h *handler) notFound(p string) string {
+	i := strings.Index(p+"/", "/dlq/")
+	if i < 0 || strings.HasPrefix(p, h.prefix+"/dlq/") || p == h.prefix+"/dlq" {
+		return "not found"
+	}
+	got := p[:i]
+	how := fmt.Sprintf("build it with httpapi.WithPrefix(%q)", got)
+	if got == "" {
+		how = "build it without httpapi.WithPrefix, or mount it without http.StripPrefix"
+	} else if h.prefix == "" {
+		how = fmt.Sprintf("mount it with http.StripPrefix(%q, …) or httpapi.WithPrefix(%q)", got, got)
+	}
+	return fmt.Sprintf("not found: this handler serves %s/dlq/…, not %s/dlq/…; %s", h.prefix, got, how)
 }
 
 // kindRoutes are the names of a kind's own routes (/dlq/{kind}/retry).

@@ -401,3 +401,44 @@ func TestNewcomerWireTraps(t *testing.T) {
 		}
 	})
 }
+
+// The newcomer's traps of issue 20, item 1: a request that misses the
+// mount by a prefix says which prefix the handler expected, and
+// StripPrefix with a trailing slash serves the routes instead of
+// redirecting them outside the mount.
+func TestMountTraps(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		pushN(t, e.svc, dlq.Scrape, 1)
+		for _, c := range []struct {
+			h      http.Handler
+			path   string
+			detail string
+		}{
+			{httpapi.New(e.svc), "/api/v1/dlq/stats",
+				`not found: this handler serves /dlq/…, not /api/v1/dlq/…; mount it with http.StripPrefix("/api/v1", …) or httpapi.WithPrefix("/api/v1")`},
+			{httpapi.New(e.svc), "/api/v1/dlq",
+				`not found: this handler serves /dlq/…, not /api/v1/dlq/…; mount it with http.StripPrefix("/api/v1", …) or httpapi.WithPrefix("/api/v1")`},
+			{httpapi.New(e.svc, httpapi.WithPrefix("/api/v1")), "/dlq/stats",
+				`not found: this handler serves /api/v1/dlq/…, not /dlq/…; build it without httpapi.WithPrefix, or mount it without http.StripPrefix`},
+			{httpapi.New(e.svc, httpapi.WithPrefix("/api/v1")), "/api/v2/dlq/scrape",
+				`not found: this handler serves /api/v1/dlq/…, not /api/v2/dlq/…; build it with httpapi.WithPrefix("/api/v2")`},
+			{httpapi.New(e.svc), "/dlq/nope/x/y", "not found"},
+			{httpapi.New(e.svc), "/elsewhere", "not found"},
+		} {
+			if r := do(t, c.h, "GET", c.path); r.status != 404 || r.detail(t) != c.detail {
+				t.Errorf("GET %s: %d %s, want 404 %q", c.path, r.status, r.body, c.detail)
+			}
+		}
+
+		mux := http.NewServeMux()
+		mux.Handle("/api/v1/", http.StripPrefix("/api/v1/", httpapi.New(e.svc)))
+		if r := do(t, mux, "GET", "/api/v1/dlq/stats"); r.status != 200 || string(r.body) != `{"scrape":1,"extraction":0}`+"\n" {
+			t.Errorf("StripPrefix with a trailing slash: %d %v %s", r.status, r.header, r.body)
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/dlq", nil))
+		if rec.Code != 302 || rec.Header().Get("Location") != "dlq/" {
+			t.Errorf("StripPrefix with a trailing slash, /api/v1/dlq: %d %v", rec.Code, rec.Header())
+		}
+	})
+}
