@@ -29,7 +29,9 @@ func (s *Service) PushExtractionFailure(ctx context.Context, sourceID uuid.UUID,
 //
 // cause.Error() becomes the item's Error, cut to [MaxErrorBytes]. A nil
 // cause returns an error wrapping [ErrNilCause] and writes nothing; an
-// invalid kind returns one wrapping [ErrInvalidKind].
+// invalid kind returns one wrapping [ErrInvalidKind]. A valid kind the
+// Service does not know (see [WithKinds]) is pushed, and logged once per
+// kind at warning level: nothing that lists the Service's kinds sees it.
 //
 // The entry is written with one LPUSH, in one round trip with the kind's
 // pushed counter and history buckets (see [Service.History]). Pushes of one
@@ -129,7 +131,13 @@ func (s *Service) pusher(k Kind) *pusher {
 	if p, ok := s.pushers.Load(k); ok {
 		return p.(*pusher)
 	}
-	p, _ := s.pushers.LoadOrStore(k, &pusher{keys: k.keys()})
+	p, loaded := s.pushers.LoadOrStore(k, &pusher{keys: k.keys()})
+	if !loaded && !s.knows(k) {
+		// Once per kind and Service: the push succeeds, but nothing that
+		// lists the Service's kinds (the janitor, httpapi, metrics) sees it.
+		s.logger().Warn("dlq: push to a kind this Service does not know; name it with dlq.WithKinds so that the janitor, the HTTP API and the metrics see it",
+			"kind", string(k), "key", k.Key())
+	}
 	return p.(*pusher)
 }
 

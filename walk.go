@@ -58,7 +58,7 @@ func (p *pager) next() int64 {
 		return readFirstPage
 	}
 	avg := max(p.bytes/p.entries, 1)
-	return max(min(readPage, readBytes/avg), 1)
+	return max(min(readPage, readBytes/avg), 2)
 }
 
 // snapshot fixes what a bulk action acts on: the entries present when it
@@ -172,7 +172,9 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 			return err
 		}
 		size := pg.next()
-		start := max(off-walkOverlap, 0)
+		// Pages overlap by less than half a page, so that each read gets
+		// on by at least half a page.
+		start := max(off-min(walkOverlap, size/2), 0)
 		n, raws, err := rdb.LenRange(ctx, s.rdb, key, -(start + size), -(start + 1))
 		if err != nil {
 			return err

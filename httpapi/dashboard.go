@@ -153,7 +153,7 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	for _, k := range h.kinds {
 		info, err := h.svc.Info(ctx, k)
 		if err != nil {
-			h.fail(w, r, err)
+			h.failPage(w, r, err)
 			return
 		}
 		d.Kinds = append(d.Kinds, kindView{Name: string(k), Count: info.Length, Evicted: info.Evicted, Active: k == kind})
@@ -177,12 +177,12 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	page, err := h.svc.Find(ctx, kind, dlq.Query{Filter: f, Cursor: cursor, Limit: dashboardRows})
 	if err != nil {
-		h.fail(w, r, err)
+		h.failPage(w, r, err)
 		return
 	}
 	groups, err := h.svc.RecentGroups(ctx, kind, groupWindow)
 	if err != nil {
-		h.fail(w, r, err)
+		h.failPage(w, r, err)
 		return
 	}
 	for i, g := range groups[:min(len(groups), dashboardGroups+dashboardMore)] {
@@ -245,7 +245,7 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	var buf bytes.Buffer
 	buf.Grow(size)
 	if err := dashboardTmpl.Execute(&buf, d); err != nil {
-		h.fail(w, r, err)
+		h.failPage(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -20,6 +20,9 @@
 //	GET    /dlq/{kind}/groups?scan=N  failures of the newest N entries grouped by cause
 //	GET    /dlq/{kind}/history?window=1h|24h|7d|30d
 //	                                  failures per minute (24h) or hour (7d, 30d)
+//	GET    /dlq/{kind}/item?id=…      one entry (404 when there is none)
+//	GET    /dlq/{kind}/export?<filter>
+//	                                  NDJSON: every entry as stored, oldest first
 //	POST   /dlq/{kind}/retry-item     {"id": "..."}: retry one entry (see dlq.Service.Retry)
 //	POST   /dlq/{kind}/delete-item    {"id": "..."}: discard one entry; 204 (409 while a
 //	                                  retry holds a claim on it, unless force=true or "force": true)
@@ -186,6 +189,8 @@ func New(svc *dlq.Service, opts ...Option) http.Handler {
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/count", h.heavyOnly(h.count))
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/groups", h.heavyOnly(h.groups))
 	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/history", h.history)
+	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/item", h.item)
+	h.mux.HandleFunc("GET "+p+"/dlq/{kind}/export", h.heavyOnly(h.export))
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/retry-item", h.byBody(retryItem, false))
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/delete-item", h.byBody(deleteID, true))
 	h.mux.HandleFunc("POST "+p+"/dlq/{kind}/{id}/retry", h.byPath(retryID, false))
@@ -241,6 +246,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestURITooLong, fmt.Sprintf("query string over %d bytes; send a bulk filter as a JSON body", maxQueryBytes))
 		return
 	}
+	// StripPrefix("/api/v1/", …), with its slash, leaves "dlq/stats":
+	// ServeMux would redirect it to /dlq/stats, outside the mount.
+	if p := r.URL.Path; h.prefix == "" && p != "" && p[0] != '/' {
+		r = r.Clone(r.Context())
+		r.URL.Path = "/" + p
+		if r.URL.RawPath != "" {
+			r.URL.RawPath = "/" + r.URL.RawPath
+		}
+	}
 	// ServeMux would redirect an unclean path (/dlq/scrape//retry) to its
 	// clean form, which for a POST can be another route. Unclean paths are
 	// not found instead. (A host's own mux may still redirect before we see
@@ -250,7 +264,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if _, pattern := h.mux.Handler(r); pattern != "" {
+	named := h.namedRoute(r.URL.Path)
+	if _, pattern := h.mux.Handler(r); pattern != "" && !(named && r.Method == http.MethodDelete) {
 		var ok bool
 		if r, ok = h.auditPrelude(w, r); !ok {
 			return
@@ -258,15 +273,53 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.mux.ServeHTTP(w, r)
 		return
 	}
-	// No route: learn whether the mux would say 404 or 405 (and Allow).
+	// No route: learn whether the mux would say 404 or 405 (and Allow),
+	// asking with a method no route has, so that no handler runs.
 	rec := &statusRecorder{header: http.Header{}}
-	h.mux.ServeHTTP(rec, r)
-	if rec.status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", rec.header.Get("Allow"))
-		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; allowed: %s", r.Method, rec.header.Get("Allow")))
+	probe := r.Clone(r.Context())
+	probe.Method = "DLQ-PROBE"
+	h.mux.ServeHTTP(rec, probe)
+	if allow := rec.header.Get("Allow"); rec.status == http.StatusMethodNotAllowed {
+		if named { // DELETE /dlq/{kind}/{id} matches too, but an id never takes a route's name
+			allow = strings.TrimPrefix(allow, http.MethodDelete+", ")
+		}
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; allowed: %s", r.Method, allow))
 		return
 	}
-	writeError(w, http.StatusNotFound, "not found")
+	writeError(w, http.StatusNotFound, h.notFound(r.URL.Path))
+}
+
+// notFound is the detail of a 404. A path that misses the handler's
+// prefix (/api/v1/dlq/stats, to a handler built without WithPrefix) says
+// how to mount the handler.
+func (h *handler) notFound(p string) string {
+	i := strings.Index(p+"/", "/dlq/")
+	if i < 0 || strings.HasPrefix(p, h.prefix+"/dlq/") || p == h.prefix+"/dlq" {
+		return "not found"
+	}
+	got := p[:i]
+	how := fmt.Sprintf("build it with httpapi.WithPrefix(%q)", got)
+	if got == "" {
+		how = "build it without httpapi.WithPrefix, or mount it without http.StripPrefix"
+	} else if h.prefix == "" {
+		how = fmt.Sprintf("mount it with http.StripPrefix(%q, …) or httpapi.WithPrefix(%q)", got, got)
+	}
+	return fmt.Sprintf("not found: this handler serves %s/dlq/…, not %s/dlq/…; %s", h.prefix, got, how)
+}
+
+// kindRoutes are the names of a kind's own routes (/dlq/{kind}/retry).
+var kindRoutes = []string{"info", "count", "groups", "history", "item", "export", "retry-item", "delete-item", "retry", "delete", "ops", "audit"}
+
+// namedRoute reports whether p is one of a kind's own routes, which the
+// pattern DELETE /dlq/{kind}/{id} matches too.
+func (h *handler) namedRoute(p string) bool {
+	rest, ok := strings.CutPrefix(p, h.prefix+"/dlq/")
+	if !ok {
+		return false
+	}
+	_, name, ok := strings.Cut(rest, "/")
+	return ok && slices.Contains(kindRoutes, name)
 }
 
 // redirectToDashboard answers GET /dlq with a relative redirect to dlq/,
@@ -325,7 +378,18 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, info)
+	out := infoWire{Info: info}
+	if !info.Oldest.IsZero() {
+		out.Oldest = wireTime(nil, info.Oldest)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// infoWire is dlq.Info with oldest written as items' failed_at is
+// ("…+00:00"), or left out when there is none.
+type infoWire struct {
+	dlq.Info
+	Oldest json.RawMessage `json:"oldest,omitempty"`
 }
 
 // kind returns the path's kind, or answers 404 for one not served.
@@ -342,37 +406,43 @@ func (h *handler) kind(w http.ResponseWriter, r *http.Request) (dlq.Kind, bool) 
 // states the caller can act on, 500 with a logged cause for everything
 // else.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, detail := h.failure(r, err)
+	writeError(w, status, detail)
+}
+
+// failure is fail's status and detail; it logs what needs logging.
+func (h *handler) failure(r *http.Request, err error) (int, string) {
 	switch {
 	case errors.Is(err, dlq.ErrNotFound):
-		writeError(w, http.StatusNotFound, "item not found")
+		return http.StatusNotFound, "item not found"
 	case errors.Is(err, dlq.ErrInvalidID):
-		writeError(w, http.StatusBadRequest, "invalid id")
+		return http.StatusBadRequest, "invalid id"
 	case errors.Is(err, dlq.ErrInvalidLimit):
-		writeError(w, http.StatusBadRequest, "invalid limit")
+		return http.StatusBadRequest, "invalid limit"
 	case errors.Is(err, dlq.ErrInvalidCursor):
-		writeError(w, http.StatusBadRequest, "invalid cursor: pass back a DLQ-Next-Cursor value, or none for the first page")
+		return http.StatusBadRequest, "invalid cursor: pass back a DLQ-Next-Cursor value, or none for the first page"
 	case errors.Is(err, dlq.ErrClaimed):
-		writeError(w, http.StatusConflict, "the item is claimed by a retry under way; try again after its claim ends")
+		return http.StatusConflict, "the item is claimed by a retry under way; try again after its claim ends"
 	case errors.Is(err, dlq.ErrNoRequeuer):
-		writeError(w, http.StatusConflict, noRequeuerDetail)
+		return http.StatusConflict, noRequeuerDetail
 	case errors.Is(err, dlq.ErrMalformed):
-		writeError(w, http.StatusUnprocessableEntity, "the entry cannot be decoded, so it cannot be retried; discard it with delete-item; nothing was changed")
+		return http.StatusUnprocessableEntity, "the entry cannot be decoded, so it cannot be retried; discard it with delete-item; nothing was changed"
 	case errors.Is(err, dlq.ErrRequeue):
 		h.logger().WarnContext(r.Context(), "dlq/httpapi: requeue failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeError(w, http.StatusBadGateway, requeueFailedDetail(err))
+		return http.StatusBadGateway, requeueFailedDetail(err)
 	case errors.Is(err, dlq.ErrNotRemoved):
 		h.logger().ErrorContext(r.Context(), "dlq/httpapi: requeued, but the entry was not removed", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeError(w, http.StatusBadGateway, "the job was requeued, but removing the entry from the DLQ failed (Redis error; see the server log): it stays in the DLQ and can be requeued again when its claim expires")
+		return http.StatusBadGateway, "the job was requeued, but removing the entry from the DLQ failed (Redis error; see the server log): it stays in the DLQ and can be requeued again when its claim expires"
 	case errors.Is(err, dlq.ErrOutOfMemory):
 		h.logger().ErrorContext(r.Context(), "dlq/httpapi: Redis is out of memory", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeError(w, http.StatusInsufficientStorage, "Redis is out of memory and refused the change; nothing was changed. Free memory (delete entries: deletes still work) or raise maxmemory")
+		return http.StatusInsufficientStorage, "Redis is out of memory and refused the change; nothing was changed. Free memory (delete entries: deletes still work) or raise maxmemory"
 	case r.Context().Err() != nil:
 		// The client hung up; nobody reads the answer.
 		h.logger().InfoContext(r.Context(), "dlq/httpapi: request cancelled", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeError(w, http.StatusServiceUnavailable, "request cancelled")
+		return http.StatusServiceUnavailable, "request cancelled"
 	default:
 		h.logger().ErrorContext(r.Context(), "dlq/httpapi: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeError(w, http.StatusInternalServerError, "internal error")
+		return http.StatusInternalServerError, failureDetail(err)
 	}
 }
 

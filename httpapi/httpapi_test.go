@@ -303,7 +303,7 @@ func TestRedisDown(t *testing.T) {
 		h := httpapi.New(dlq.New(c), httpapi.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 		for _, rt := range [][2]string{{"GET", "/dlq/stats"}, {"GET", "/dlq/scrape"}, {"GET", "/dlq/scrape/info"}, {"POST", "/dlq/scrape/" + uuid.NewString() + "/retry"}} {
 			r := do(t, h, rt[0], rt[1])
-			if r.status != 500 || r.detail(t) != "internal error" {
+			if r.status != 500 || r.detail(t) != "Redis is unavailable (connection refused); the cause is in the server log" {
 				t.Errorf("%s %s with Redis down: %d %s", rt[0], rt[1], r.status, r.body)
 			}
 			if strings.Contains(string(r.body), "127.0.0.1") || strings.Contains(string(r.body), "dial") {
@@ -312,6 +312,19 @@ func TestRedisDown(t *testing.T) {
 		}
 		if n := strings.Count(logs.String(), "request failed"); n != 4 || !strings.Contains(logs.String(), addr) {
 			t.Errorf("want 4 logged failures naming the cause:\n%s", logs)
+		}
+		// A browser opening the dashboard gets a page saying so, not JSON.
+		req := httptest.NewRequest("GET", "/dlq/", nil)
+		req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if body := rec.Body.String(); rec.Code != 500 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") ||
+			!strings.Contains(body, "Redis is unavailable (connection refused)") || strings.Contains(body, `{"detail"`) || strings.Contains(body, addr) {
+			t.Errorf("dashboard with Redis down: %d %s %s", rec.Code, rec.Header().Get("Content-Type"), body)
+		}
+		// A script asking for JSON still gets JSON.
+		if r := do(t, h, "GET", "/dlq/"); r.status != 500 || !strings.HasPrefix(r.detail(t), "Redis is unavailable") {
+			t.Errorf("dashboard as JSON with Redis down: %d %s", r.status, r.body)
 		}
 	})
 }
@@ -331,6 +344,101 @@ func TestClientHangUpCancelsRedisCall(t *testing.T) {
 		}
 		if _, err := e.svc.Pop(context.Background(), dlq.Scrape, id); errors.Is(err, dlq.ErrNotFound) {
 			t.Fatal("entry lost")
+		}
+	})
+}
+
+// The newcomer's traps of issue 20, item 4: a wrong type in a body names
+// the key (not bulkRequest.dry_run), info's oldest is written as items'
+// failed_at, and GET of a POST-only route lists only POST.
+func TestNewcomerWireTraps(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		items := pushN(t, e.svc, dlq.Scrape, 2)
+		h := httpapi.New(e.svc)
+		for _, c := range []struct{ path, body, detail string }{
+			{"/dlq/scrape/delete", `{"all":true,"dry_run":"true"}`, "invalid JSON body: dry_run must be a boolean (true or false), not string"},
+			{"/dlq/scrape/retry", `{"source_id":5}`, "invalid JSON body: source_id must be a string, not number"},
+			{"/dlq/scrape/delete", `{"all":true,"rate":"fast"}`, "invalid JSON body: rate must be a number, not string"},
+			{"/dlq/scrape/delete-item", `{"id":"x","force":"yes"}`, "invalid JSON body: force must be a boolean (true or false), not string"},
+		} {
+			req := httptest.NewRequest("POST", c.path, strings.NewReader(c.body))
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			r := response{rec.Code, rec.Header(), rec.Body.Bytes()}
+			if d := r.detail(t); r.status != 400 || d != c.detail {
+				t.Errorf("POST %s %s: %d %q, want 400 %q", c.path, c.body, r.status, d, c.detail)
+			}
+		}
+		if n, _ := e.Client.LLen(context.Background(), dlq.ScrapeKey).Result(); n != 2 {
+			t.Fatalf("refused bodies acted: %d of 2 left", n)
+		}
+
+		var info map[string]any
+		if r := do(t, h, "GET", "/dlq/scrape/info"); json.Unmarshal(r.body, &info) != nil || info["oldest"] != items[0].FailedAt.Format("2006-01-02T15:04:05.000000")+"+00:00" {
+			t.Errorf("info oldest %v, want it written as failed_at is (%s)", info["oldest"], items[0].FailedAt)
+		}
+		if r := do(t, h, "GET", "/dlq/extraction/info"); strings.Contains(string(r.body), "oldest") {
+			t.Errorf("an empty kind's info has oldest: %s", r.body)
+		}
+
+		for _, c := range []struct{ method, path, allow string }{
+			{"GET", "/dlq/scrape/retry", "POST"},
+			{"GET", "/dlq/scrape/delete", "POST"},
+			{"GET", "/dlq/scrape/retry-item", "POST"},
+			{"POST", "/dlq/scrape/info", "GET, HEAD"},
+			{"DELETE", "/dlq/scrape/retry", "POST"},
+			{"GET", "/dlq/scrape/x/retry", "POST"},
+			{"POST", "/dlq/scrape/" + items[0].ID, "DELETE"},
+		} {
+			r := do(t, h, c.method, c.path)
+			if r.status != 405 || r.header.Get("Allow") != c.allow || !strings.HasSuffix(r.detail(t), "allowed: "+c.allow) {
+				t.Errorf("%s %s: %d Allow %q %s, want 405 Allow %q", c.method, c.path, r.status, r.header.Get("Allow"), r.body, c.allow)
+			}
+		}
+		if n, _ := e.Client.LLen(context.Background(), dlq.ScrapeKey).Result(); n != 2 {
+			t.Fatalf("405s acted: %d of 2 left", n)
+		}
+	})
+}
+
+// The newcomer's traps of issue 20, item 1: a request that misses the
+// mount by a prefix says which prefix the handler expected, and
+// StripPrefix with a trailing slash serves the routes instead of
+// redirecting them outside the mount.
+func TestMountTraps(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		pushN(t, e.svc, dlq.Scrape, 1)
+		for _, c := range []struct {
+			h      http.Handler
+			path   string
+			detail string
+		}{
+			{httpapi.New(e.svc), "/api/v1/dlq/stats",
+				`not found: this handler serves /dlq/…, not /api/v1/dlq/…; mount it with http.StripPrefix("/api/v1", …) or httpapi.WithPrefix("/api/v1")`},
+			{httpapi.New(e.svc), "/api/v1/dlq",
+				`not found: this handler serves /dlq/…, not /api/v1/dlq/…; mount it with http.StripPrefix("/api/v1", …) or httpapi.WithPrefix("/api/v1")`},
+			{httpapi.New(e.svc, httpapi.WithPrefix("/api/v1")), "/dlq/stats",
+				`not found: this handler serves /api/v1/dlq/…, not /dlq/…; build it without httpapi.WithPrefix, or mount it without http.StripPrefix`},
+			{httpapi.New(e.svc, httpapi.WithPrefix("/api/v1")), "/api/v2/dlq/scrape",
+				`not found: this handler serves /api/v1/dlq/…, not /api/v2/dlq/…; build it with httpapi.WithPrefix("/api/v2")`},
+			{httpapi.New(e.svc), "/dlq/nope/x/y", "not found"},
+			{httpapi.New(e.svc), "/elsewhere", "not found"},
+		} {
+			if r := do(t, c.h, "GET", c.path); r.status != 404 || r.detail(t) != c.detail {
+				t.Errorf("GET %s: %d %s, want 404 %q", c.path, r.status, r.body, c.detail)
+			}
+		}
+
+		mux := http.NewServeMux()
+		mux.Handle("/api/v1/", http.StripPrefix("/api/v1/", httpapi.New(e.svc)))
+		if r := do(t, mux, "GET", "/api/v1/dlq/stats"); r.status != 200 || string(r.body) != `{"scrape":1,"extraction":0}`+"\n" {
+			t.Errorf("StripPrefix with a trailing slash: %d %v %s", r.status, r.header, r.body)
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/dlq", nil))
+		if rec.Code != 302 || rec.Header().Get("Location") != "dlq/" {
+			t.Errorf("StripPrefix with a trailing slash, /api/v1/dlq: %d %v", rec.Code, rec.Header())
 		}
 	})
 }

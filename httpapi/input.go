@@ -150,12 +150,32 @@ func decodeStrict(b []byte, v any) *inputError {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" { // name the key, not our struct's field
+			return badRequest("invalid JSON body: %s must be %s, not %s", te.Field[strings.LastIndex(te.Field, ".")+1:], jsonType(te.Type), te.Value)
+		}
 		return badRequest("invalid JSON body: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("invalid JSON body: more than one value")
 	}
 	return nil
+}
+
+// jsonType names a Go type as the JSON a client sends for it.
+func jsonType(t reflect.Type) string {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "a boolean (true or false)"
+	case reflect.String:
+		return "a string"
+	case reflect.Float32, reflect.Float64, reflect.Int, reflect.Int64:
+		return "a number"
+	}
+	return t.String()
 }
 
 // checkKeys reads the keys of the JSON object b and refuses one that is

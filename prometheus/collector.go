@@ -17,7 +17,7 @@
 //	dlq_oldest_entry_age_seconds  gauge    age of the oldest entry; 0 when the list is empty
 //	dlq_pushed_total              counter  entries dlq pushed, ever, as counted in Redis
 //	dlq_evicted_total             counter  entries the size cap and the age limit evicted, ever
-//	dlq_scrape_errors_total       counter  scrapes of this collector that could not read the kind
+//	dlq_collector_errors_total    counter  collections of this collector that could not read the kind
 //
 // The two Redis counters only reset if Redis loses them. Pushes by other
 // programs sharing the lists are in dlq_entries but not in
@@ -48,8 +48,8 @@ var (
 		"Entries pushed by the dlq library, as counted in Redis; pushes by other programs are not counted.", labels, nil)
 	evictedDesc = prometheus.NewDesc("dlq_evicted_total",
 		"Entries removed by the size cap or the age limit, as counted in Redis.", labels, nil)
-	errorsDesc = prometheus.NewDesc("dlq_scrape_errors_total",
-		"Scrapes of this collector that could not read the kind from Redis.", labels, nil)
+	errorsDesc = prometheus.NewDesc("dlq_collector_errors_total",
+		"Collections of these metrics that could not read the kind from Redis (Redis down or too slow).", labels, nil)
 	auditDroppedDesc = prometheus.NewDesc("dlq_audit_dropped_total",
 		"Audit records this process could not write (Redis refused them, e.g. out of memory); the changes stand, the records were logged.", nil, nil)
 )
@@ -135,7 +135,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect reads every kind from Redis and sends its metrics. A kind that
 // could not be read (Redis down, the timeout reached) is left out of the
 // scrape, so its series go stale rather than report a wrong value, and its
-// dlq_scrape_errors_total goes up by one; the kinds read are reported.
+// dlq_collector_errors_total goes up by one; the kinds read are reported.
 //
 // Collect returns within its timeout (see [WithTimeout]) even when the
 // Redis client does not honour context deadlines (go-redis does only with

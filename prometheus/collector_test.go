@@ -70,7 +70,7 @@ func expected(rows map[dlq.Kind][]float64) string {
 	metric("dlq_oldest_entry_age_seconds", "gauge", "Age of the oldest entry (from its failed_at); 0 when the queue is empty.", 2)
 	metric("dlq_pushed_total", "counter", "Entries pushed by the dlq library, as counted in Redis; pushes by other programs are not counted.", 3)
 	metric("dlq_evicted_total", "counter", "Entries removed by the size cap or the age limit, as counted in Redis.", 4)
-	metric("dlq_scrape_errors_total", "counter", "Scrapes of this collector that could not read the kind from Redis.", 5)
+	metric("dlq_collector_errors_total", "counter", "Collections of these metrics that could not read the kind from Redis (Redis down or too slow).", 5)
 	b.WriteString("# HELP dlq_audit_dropped_total Audit records this process could not write (Redis refused them, e.g. out of memory); the changes stand, the records were logged.\n# TYPE dlq_audit_dropped_total counter\ndlq_audit_dropped_total 0\n")
 	return b.String()
 }

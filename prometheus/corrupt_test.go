@@ -78,7 +78,7 @@ func TestCorruptCountersNeverNegative(t *testing.T) {
 		_ = b.Client.Set(ctx, "{"+k.Key()+"}:claims", "x", 0).Err()
 		_ = b.Client.HSet(ctx, "{"+k.Key()+"}:pushed", "a", "1").Err()
 		m := gather(t, NewCollector(s, WithKinds(k)))
-		if m["dlq_entries"][string(k)] != 2 || m["dlq_scrape_errors_total"][string(k)] != 0 {
+		if m["dlq_entries"][string(k)] != 2 || m["dlq_collector_errors_total"][string(k)] != 0 {
 			t.Errorf("wrong types: %v", m)
 		}
 	})

@@ -76,17 +76,33 @@
     box.dataset.loaded = String(Number(box.dataset.loaded || 0) + 1);
   }
 
+  // here resolves a route next to the page without the page's user and
+  // password: fetch refuses a URL holding credentials (a page opened as
+  // http://user:pass@host/…), and the browser sends them anyway.
+  function here(route) {
+    var u = new URL(route, window.location.href);
+    u.username = "";
+    u.password = "";
+    return u.href;
+  }
+
   function load() {
     var mine = ++seq;
-    return fetch(encodeURIComponent(kind) + "/history?window=" + encodeURIComponent(win), {
+    return fetch(here(encodeURIComponent(kind) + "/history?window=" + encodeURIComponent(win)), {
       headers: { "Accept": "application/json" }
     }).then(function (res) {
-      return res.json().then(function (body) {
+      return res.json().catch(function () {
+        throw new Error(res.status + " " + res.statusText); // not JSON: a proxy's or auth's page
+      }).then(function (body) {
         if (mine !== seq) { return; }
         if (!res.ok) { summary.textContent = "History unavailable: " + (body.detail || res.statusText); return; }
         draw(body);
       });
-    }).catch(function () { /* offline: try again next time */ });
+    }).catch(function (err) {
+      // offline, or an answer that is not JSON: say so rather than
+      // "Loading" forever; the next load tries again.
+      if (mine === seq) { summary.textContent = "History unavailable: " + err.message + " (trying again)."; }
+    });
   }
 
   box.addEventListener("click", function (ev) {

@@ -11,8 +11,19 @@
   var status = document.getElementById("status");
   var base = encodeURIComponent(kind) + "/";
   var busy = 0; // actions under way: no refresh meanwhile
+  var failing = false; // the last refresh failed, and #status says so
   var lastKey = 0; // when the user last typed
   var REFRESH_MS = 5000;
+
+  // here resolves a route next to the page without the page's user and
+  // password: fetch refuses a URL holding credentials (a page opened as
+  // http://user:pass@host/…), and the browser sends them anyway.
+  function here(route) {
+    var u = new URL(route, window.location.href);
+    u.username = "";
+    u.password = "";
+    return u.href;
+  }
 
   function say(text, isError) {
     status.textContent = text;
@@ -24,7 +35,7 @@
   function post(route, payload, method) {
     var why = document.getElementById("reason");
     if (why && why.value) { payload.reason = why.value; }
-    return fetch(base + route, {
+    return fetch(here(base + route), {
       method: method || "POST",
       headers: { "Accept": "application/json", "Content-Type": "application/json" },
       body: JSON.stringify(payload)
@@ -143,10 +154,17 @@
   // for visibility, typing and actions under way.
   function refresh(force) {
     if (!force && (document.hidden || typing() || busy > 0)) { return Promise.resolve(); }
-    return fetch(window.location.href, { headers: { "Accept": "text/html" } }).then(function (res) {
-      if (!res.ok) { return; } // busy (503) or gone: try again next time
+    return fetch(here(window.location.href), { headers: { "Accept": "text/html" } }).then(function (res) {
+      if (res.status === 503) { return; } // busy: try again next time
       return res.text().then(function (html) {
         var next = new DOMParser().parseFromString(html, "text/html");
+        if (!res.ok) { // Redis down, say: the answer's page says why
+          var why = next.querySelector("[role=alert]");
+          failing = true;
+          say("Cannot refresh: " + (why ? why.textContent : res.status + " " + res.statusText), true);
+          return;
+        }
+        if (failing) { failing = false; say(""); }
         var open = {};
         document.querySelectorAll("details[open][data-key]").forEach(function (d) { open[d.dataset.key] = true; });
         document.querySelectorAll("[data-refresh][id]").forEach(function (el) {

@@ -46,6 +46,7 @@ const (
 func init() {
 	// The dashboard's page: validated as a string.
 	openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("application/x-ndjson", openapi3filter.PlainBodyDecoder)
 }
 
 // requeuer succeeds, except for entries whose error says "requeue fails"
@@ -312,6 +313,15 @@ func TestOpenAPI(t *testing.T) {
 			}},
 			heavy: &call{path: "/dlq/scrape/groups"}},
 		{method: "GET", path: "/dlq/{kind}/history", good: call{path: "/dlq/scrape/history", query: "window=7d", status: 200}},
+		{method: "GET", path: "/dlq/{kind}/item", good: call{path: "/dlq/scrape/item", query: "id=" + plain[5].ID, status: 200},
+			heavy: &call{path: "/dlq/scrape/item", query: "id=big"}},
+		{method: "GET", path: "/dlq/{kind}/export", good: call{path: "/dlq/scrape/export", query: "error=503", status: 200,
+			checkResponse: func(t *testing.T, rec *httptest.ResponseRecorder) {
+				if n := strings.Count(rec.Body.String(), "\n"); n != 12 || rec.Result().Trailer.Get(httpapi.ExportCountTrailer) != "12" {
+					t.Errorf("export of error=503: %d lines, trailer %q", n, rec.Result().Trailer.Get(httpapi.ExportCountTrailer))
+				}
+			}},
+			heavy: &call{path: "/dlq/scrape/export"}},
 		{method: "POST", path: "/dlq/{kind}/retry-item", good: call{path: "/dlq/scrape/retry-item", body: id(plain[1]), ctype: js, status: 200}},
 		{method: "POST", path: "/dlq/{kind}/delete-item", good: call{path: "/dlq/scrape/delete-item", body: id(plain[2]), ctype: js, status: 204}},
 		{method: "POST", path: "/dlq/{kind}/{id}/retry", good: call{path: "/dlq/scrape/" + plain[3].ID + "/retry", status: 200}},
@@ -365,7 +375,7 @@ func TestOpenAPI(t *testing.T) {
 					}
 				}},
 			call{name: "bulk retry with failing requeues", h: h, method: "POST", path: "/dlq/scrape/retry", query: "error=requeue+fails", status: 200},
-			call{name: "retry-item without a Requeuer pops", h: noRequeuer, method: "POST", path: "/dlq/scrape/retry-item", body: `{"id":"big"}`, ctype: js, status: 200},
+			call{name: "retry-item without a Requeuer changes nothing", h: noRequeuer, method: "POST", path: "/dlq/scrape/retry-item", body: `{"id":"big"}`, ctype: js, status: 409},
 		)
 	})
 
@@ -445,6 +455,9 @@ func TestOpenAPI(t *testing.T) {
 			call{name: "bulk without filter", h: h, method: "POST", path: "/dlq/scrape/delete", status: 400, req: reqUnchecked},
 			call{name: "bulk filter in query and body", h: h, method: "POST", path: "/dlq/scrape/delete", query: "error=x", body: `{"error":"x"}`, ctype: js, status: 400, req: reqUnchecked},
 			call{name: "bulk rate negative", h: h, method: "POST", path: "/dlq/scrape/retry", query: "all=true&rate=-1", status: 400, req: reqInvalid},
+			call{name: "item without id", h: h, method: "GET", path: "/dlq/scrape/item", status: 400, req: reqInvalid},
+			call{name: "item no such entry", h: h, method: "GET", path: "/dlq/scrape/item", query: "id=019ac4b2-6f0e-7c3a-9a4e-52a0d7f1f7a1", status: 404},
+			call{name: "export bad time", h: h, method: "GET", path: "/dlq/scrape/export", query: "failed_after=yesterday", status: 400, req: reqInvalid},
 			call{name: "retry-item no such entry", h: h, method: "POST", path: "/dlq/scrape/retry-item", body: `{"id":"missing"}`, ctype: js, status: 404},
 			call{name: "delete-item no such entry", h: h, method: "POST", path: "/dlq/scrape/delete-item", body: `{"id":"missing"}`, ctype: js, status: 404},
 			call{name: "retry by path no such entry", h: h, method: "POST", path: "/dlq/scrape/missing/retry", status: 404},
@@ -452,6 +465,25 @@ func TestOpenAPI(t *testing.T) {
 			call{name: "bulk retry without a Requeuer", h: noRequeuer, method: "POST", path: "/dlq/scrape/retry", query: "all=true", status: 409},
 			call{name: "retry-item, requeue fails", h: h, method: "POST", path: "/dlq/scrape/retry-item", body: id(failing), ctype: js, status: 502},
 			call{name: "retry by path, requeue fails", h: h, method: "POST", path: "/dlq/scrape/" + failing.ID + "/retry", status: 502},
+		)
+	})
+
+	t.Run("keys other programs wrote", func(t *testing.T) {
+		// The document must accept an item as the server serves it: with
+		// the keys another program wrote, kept (a strict client generated
+		// from it would refuse real answers otherwise).
+		other := `{"id":"019ac4b2-6f0e-7c3a-9a4e-52a0d7f1f7a1","source_id":"s","job_id":null,"error":"boom","failed_at":"2026-11-26T21:43:52+00:00","retry_count":0,"dlq_type":"render","attempt_host":"worker-3"}`
+		if err := rdb.LPush(ctx, "render:dlq", other).Err(); err != nil {
+			t.Fatal(err)
+		}
+		kept := func(t *testing.T, rec *httptest.ResponseRecorder) {
+			if !strings.Contains(rec.Body.String(), `"attempt_host":"worker-3"`) {
+				t.Errorf("the other program's key is not served: %s", rec.Body.String())
+			}
+		}
+		rp.run(t,
+			call{name: "list with an unknown key", h: h, method: "GET", path: "/dlq/render", status: 200, checkResponse: kept},
+			call{name: "item with an unknown key", h: h, method: "GET", path: "/dlq/render/item", query: "id=019ac4b2-6f0e-7c3a-9a4e-52a0d7f1f7a1", status: 200, checkResponse: kept},
 		)
 	})
 
@@ -594,21 +626,23 @@ func TestOpenAPI(t *testing.T) {
 
 // allowed is the Allow header a concrete path must get: the methods of
 // every documented path it matches, HEAD with GET, sorted.
+//
+// As OpenAPI matches paths, a template with fewer parameters wins:
+// /dlq/scrape/retry is /dlq/{kind}/retry, never /dlq/{kind}/{id}.
 func allowed(doc *openapi3.T, concrete string) string {
 	set := map[string]bool{}
 	segs := strings.Split(concrete, "/")
+	fewest := -1
+	for p := range doc.Paths.Map() {
+		if n := strings.Count(p, "{"); matches(p, segs) && (fewest < 0 || n < fewest) {
+			fewest = n
+		}
+	}
 	for p, item := range doc.Paths.Map() {
-		ps := strings.Split(p, "/")
-		if len(ps) != len(segs) {
+		if strings.Count(p, "{") != fewest {
 			continue
 		}
-		match := true
-		for i := range ps {
-			if ps[i] != segs[i] && !(strings.HasPrefix(ps[i], "{") && segs[i] != "") {
-				match = false
-			}
-		}
-		if !match {
+		if !matches(p, segs) {
 			continue
 		}
 		for method := range item.Operations() {
@@ -632,3 +666,18 @@ func jsonString(s string) string {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// matches reports whether the path template p matches the segments of a
+// concrete path.
+func matches(p string, segs []string) bool {
+	ps := strings.Split(p, "/")
+	if len(ps) != len(segs) {
+		return false
+	}
+	for i := range ps {
+		if ps[i] != segs[i] && !(strings.HasPrefix(ps[i], "{") && segs[i] != "") {
+			return false
+		}
+	}
+	return true
+}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -46,15 +47,18 @@ func sources(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, 
 
 // routers builds each host: its own GET /api/v1/sources and the DLQ under
 // /api/v1, all behind basicAuth.
-func routers(svc *dlq.Service) map[string]http.Handler {
-	dlqh := httpapi.New(svc, httpapi.WithPrefix("/api/v1"))
+// The lines of README.md's snippets are quoted here as they are
+// (TestREADMESnippets checks it).
+func routers(q *dlq.Service) map[string]http.Handler {
+	dlqh := httpapi.New(q, httpapi.WithPrefix("/api/v1"))
 
 	c := chi.NewRouter()
 	c.Route("/api/v1", func(r chi.Router) {
 		r.Use(basicAuth)
 		r.Get("/sources", sources)
-		r.Handle("/dlq", dlqh)
-		r.Handle("/dlq/*", dlqh)
+		h := httpapi.New(q, httpapi.WithPrefix("/api/v1"))
+		r.Handle("/dlq", h)
+		r.Handle("/dlq/*", h)
 	})
 
 	g := mux.NewRouter()
@@ -71,10 +75,67 @@ func routers(svc *dlq.Service) map[string]http.Handler {
 
 	std := http.NewServeMux()
 	std.HandleFunc("GET /api/v1/sources", sources)
-	std.Handle("/api/v1/dlq", http.StripPrefix("/api/v1", httpapi.New(svc)))
-	std.Handle("/api/v1/dlq/", http.StripPrefix("/api/v1", httpapi.New(svc)))
+	std.Handle("/api/v1/dlq", http.StripPrefix("/api/v1", httpapi.New(q)))
+	std.Handle("/api/v1/dlq/", http.StripPrefix("/api/v1", httpapi.New(q)))
 
-	return map[string]http.Handler{"chi": c, "gorilla/mux": g, "echo": e, "ServeMux+StripPrefix": basicAuth(std)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/sources", sources)
+	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", httpapi.New(q)))
+
+	// StripPrefix with a trailing slash leaves "dlq/stats": served, not
+	// redirected to /dlq/stats outside the mount.
+	slash := http.NewServeMux()
+	slash.HandleFunc("GET /api/v1/sources", sources)
+	slash.Handle("/api/v1/", http.StripPrefix("/api/v1/", httpapi.New(q)))
+
+	return map[string]http.Handler{"chi": c, "gorilla/mux": g, "echo": e, "ServeMux+StripPrefix": basicAuth(std),
+		"README ServeMux": basicAuth(mux), "StripPrefix with a slash": basicAuth(slash)}
+}
+
+// TestREADMESnippets checks that the mounts README.md shows are the ones
+// these tests run.
+func TestREADMESnippets(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile("mount_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		`mux.Handle("/api/v1/", http.StripPrefix("/api/v1", httpapi.New(q)))`,
+		`h := httpapi.New(q, httpapi.WithPrefix("/api/v1"))`,
+		`r.Handle("/dlq", h)`,
+		`r.Handle("/dlq/*", h)`,
+	} {
+		if !strings.Contains(string(readme), "\n"+line+"\n") {
+			t.Errorf("README.md does not show the line %s", line)
+		}
+		if !strings.Contains(string(self), line) {
+			t.Errorf("the router tests do not run %s", line)
+		}
+	}
+}
+
+// A chi route that forgets WithPrefix answers a 404 saying how to mount
+// the handler.
+func TestMissingPrefixSaysSo(t *testing.T) {
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	c := chi.NewRouter()
+	c.Route("/api/v1", func(r chi.Router) {
+		h := httpapi.New(dlq.New(rdb))
+		r.Handle("/dlq", h)
+		r.Handle("/dlq/*", h)
+	})
+	rec := httptest.NewRecorder()
+	c.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/dlq/stats", nil))
+	want := `{"detail":"not found: this handler serves /dlq/…, not /api/v1/dlq/…; mount it with http.StripPrefix(\"/api/v1\", …) or httpapi.WithPrefix(\"/api/v1\")"}` + "\n"
+	if rec.Code != 404 || rec.Body.String() != want {
+		t.Fatalf("%d %s, want 404 %s", rec.Code, rec.Body, want)
+	}
 }
 
 func TestMounts(t *testing.T) {
