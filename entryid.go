@@ -6,7 +6,8 @@ package dlq
 // entry whose other fields cannot be decoded can still be found, popped
 // and deleted by its id. ok is false when the entry is not a JSON object,
 // has no "id" key whose value is a non-empty string, or has more than one
-// "id" key (however spaced or escaped): Lua and Go could then disagree on
+// "id" key (however spaced, escaped or cased: encoding/json reads "ID" as
+// the id): Lua and Go could then disagree on
 // which entry an id names.
 func readID(raw string) (id string, ok bool) {
 	id, n := topLevelIDs(raw)
@@ -38,7 +39,9 @@ func topLevelIDs(raw string) (id string, n int) {
 			return "", -1
 		}
 		i = skipSpace(raw, i+1)
-		if key.text() == "id" {
+		// encoding/json (Item.UnmarshalJSON) matches keys to fields in
+		// any case: "ID" and "Id" are id keys too.
+		if k := key.text(); len(k) == 2 && k[0]|0x20 == 'i' && k[1]|0x20 == 'd' {
 			n++
 			if i < len(raw) && raw[i] == '"' {
 				v, j, ok := scanString(raw, i)
