@@ -161,7 +161,11 @@ func TestBulkActionsUnderChurn(t *testing.T) {
 			if res.Matched != res.Handled+res.Failed+res.Skipped || res.Failed != 0 {
 				t.Errorf("result %+v does not add up", res)
 			}
-			if others := len(popped) + len(lremmed); res.Handled+others > n || res.Handled+others+evicted < n {
+			// A bulk retry claims a page, requeues, then removes: the other
+			// program's raw LREM ignores claims, so an entry may be
+			// requeued and LREMmed both (handled + others may pass n).
+			// Nothing may be missed.
+			if others := len(popped) + len(lremmed); res.Handled > n || res.Handled+others+evicted < n {
 				t.Errorf("handled %d + popped %d + LREMmed %d + evicted %d do not account for %d targets",
 					res.Handled, len(popped), len(lremmed), evicted, n)
 			}
