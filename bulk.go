@@ -137,7 +137,8 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, retr
 		}
 		var hits []rdb.PageTarget
 		var items []Item
-		for _, e := range page {
+		var at []int // the page's index of each hit
+		for i, e := range page {
 			it, err := dec.decode(e.raw)
 			if err != nil || !match(it) {
 				continue
@@ -149,16 +150,23 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, retr
 			if cfg.dryRun {
 				continue
 			}
-			hits = append(hits, rdb.PageTarget{ID: it.ID, Raw: e.raw, Index: e.index})
+			hits = append(hits, rdb.PageTarget{ID: it.ID, Raw: e.raw, Index: e.index, Len: e.n})
 			items = append(items, it)
+			at = append(at, i)
 		}
 		if len(hits) == 0 {
 			return 0, nil
 		}
+		gone := make([]bool, len(hits))
+		defer func() {
+			for j, g := range gone {
+				page[at[j]].removed = g
+			}
+		}()
 		if retry {
-			return s.retryPage(ctx, kind, hits, items, pace, &res, cfg.progress)
+			return s.retryPage(ctx, kind, hits, items, gone, pace, &res, cfg.progress)
 		}
-		return s.deletePage(ctx, ks, hits, &res)
+		return s.deletePage(ctx, ks, hits, gone, &res)
 	})
 	if err != nil {
 		return res, opError(op, kind, err)
@@ -168,7 +176,7 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, retr
 
 // deletePage removes a page's matches, in as few bounded scripts as the
 // budget allows.
-func (s *Service) deletePage(ctx context.Context, ks rdb.Keys, ts []rdb.PageTarget, res *BulkResult) (int, error) {
+func (s *Service) deletePage(ctx context.Context, ks rdb.Keys, ts []rdb.PageTarget, gone []bool, res *BulkResult) (int, error) {
 	for i := range ts {
 		ts[i].Act = rdb.ActDelete
 	}
@@ -178,6 +186,7 @@ func (s *Service) deletePage(ctx context.Context, ks rdb.Keys, ts []rdb.PageTarg
 		if pr.Results[i] == rdb.Done {
 			res.Handled++
 			removed++
+			gone[i] = true
 		} else {
 			res.Skipped++
 		}
@@ -194,7 +203,7 @@ const maxClaimPage = 128
 // that the pace lets the Requeuer get through in half the claim timeout;
 // a chunk whose claims are half spent before its turn is released and
 // claimed anew, so that no Requeuer call runs on an expiring claim.
-func (s *Service) retryPage(ctx context.Context, kind Kind, ts []rdb.PageTarget, items []Item, pace *pacer, res *BulkResult, progress func(BulkResult)) (int, error) {
+func (s *Service) retryPage(ctx context.Context, kind Kind, ts []rdb.PageTarget, items []Item, gone []bool, pace *pacer, res *BulkResult, progress func(BulkResult)) (int, error) {
 	ks := kind.keys()
 	chunk := maxClaimPage
 	if pace.every > 0 {
@@ -203,12 +212,12 @@ func (s *Service) retryPage(ctx context.Context, kind Kind, ts []rdb.PageTarget,
 	removed := 0
 	for len(ts) > 0 {
 		k := min(chunk, len(ts))
-		n, done, err := s.retryChunk(ctx, kind, ks, ts[:k], items[:k], pace, res, progress)
+		n, done, err := s.retryChunk(ctx, kind, ks, ts[:k], items[:k], gone[:k], pace, res, progress)
 		removed += n
 		if err != nil {
 			return removed, err
 		}
-		ts, items = ts[done:], items[done:]
+		ts, items, gone = ts[done:], items[done:], gone[done:]
 		rdb.ShiftHints(ts, n)
 	}
 	return removed, nil
@@ -217,7 +226,7 @@ func (s *Service) retryPage(ctx context.Context, kind Kind, ts []rdb.PageTarget,
 // retryChunk runs the retries of one chunk: it returns how many entries
 // it removed and how many of the chunk's entries it dealt with (the rest
 // go to the next chunk).
-func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []rdb.PageTarget, items []Item, pace *pacer, res *BulkResult, progress func(BulkResult)) (removed, done int, err error) {
+func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []rdb.PageTarget, items []Item, gone []bool, pace *pacer, res *BulkResult, progress func(BulkResult)) (removed, done int, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, 0, err
 	}
@@ -274,6 +283,7 @@ func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []r
 			continue
 		}
 		handled++
+		gone[i] = true
 		t := ts[i]
 		t.Act = rdb.ActAck
 		ending = append(ending, t)

@@ -122,7 +122,7 @@ func (s *Service) evictOld(ctx context.Context, kind Kind, res *SweepResult) err
 			switch {
 			case err != nil:
 			case it.FailedAt.Before(cutoff):
-				old = append(old, rdb.PageTarget{Act: rdb.ActDelete, ID: it.ID, Raw: raws[i], Index: position(kept+int64(len(raws)-1-i), n)})
+				old = append(old, rdb.PageTarget{Act: rdb.ActDelete, ID: it.ID, Raw: raws[i], Index: position(kept+int64(len(raws)-1-i), n), Len: n})
 			default:
 				young = true
 			}

@@ -48,7 +48,9 @@ func (s *Service) searchFor(ctx context.Context, ks rdb.Keys, id string, fn func
 		if next < 0 {
 			return nil
 		}
-		start = max(next-searchOverlap, start+1)
+		// Step back at most half of what this call read, so that every
+		// call advances by half its read (a call reads 16 entries of 64 KiB).
+		start = max(next-min(searchOverlap, (next-start)/2), start+1)
 	}
 	return nil
 }
@@ -87,6 +89,10 @@ func asciiJSON(s string) string {
 			b.WriteString(`\r`)
 		case r == '\t':
 			b.WriteString(`\t`)
+		case r == '\b':
+			b.WriteString(`\b`)
+		case r == '\f':
+			b.WriteString(`\f`)
 		case r < 0x20 || r >= 0x7f:
 			if r > 0xffff {
 				r1, r2 := utf16Pair(r)
@@ -140,9 +146,13 @@ func (s *Service) Get(ctx context.Context, kind Kind, id string) (Item, error) {
 	var raw string
 	var found bool
 	var err error
+	search := v7Time(id) < 0
 	if ts := v7Time(id); ts >= 0 {
-		raw, found, err = rdb.Locate(ctx, s.rdb, ks, id, ts)
-	} else {
+		var st rdb.Status
+		st, raw, err = rdb.Locate(ctx, s.rdb, ks, id, ts)
+		found, search = st == rdb.OK, st == rdb.MissingForeign
+	}
+	if search && err == nil {
 		err = s.searchFor(ctx, ks, id, func(r string, _ int64) (bool, error) {
 			raw, found = r, true
 			return true, nil

@@ -44,7 +44,9 @@ func (s *Service) PopExtractionItem(ctx context.Context, id string, opts ...Remo
 //     entries' times and a look around that place, and removes it. An
 //     entry not there (a missing id, or one pushed by a process whose
 //     clock was off by more than the look covers) is ErrNotFound after
-//     that bounded search, without reading the list.
+//     that bounded search, without reading the list; unless the look met
+//     other programs' entries (whose time it cannot read): then the id is
+//     searched for as theirs are.
 //   - Other ids (uuid4 from the Python service, other programs' ids) are
 //     searched for inside Redis, newest first, a bounded stretch of the
 //     list per call; only the candidates travel to the client. The entry
@@ -86,7 +88,10 @@ func (s *Service) remove(ctx context.Context, op string, kind Kind, id string, o
 		if done, it, err := s.removed(op, kind, id, st, v, err); done {
 			return it, err
 		}
-		return Item{}, errorf(ErrNotFound, "%s id %q", kind, id)
+		if st != rdb.MissingForeign {
+			return Item{}, errorf(ErrNotFound, "%s id %q", kind, id)
+		}
+		// Among other programs' entries: search, as for their ids.
 	}
 	var it Item
 	var result error = errorf(ErrNotFound, "%s id %q", kind, id)

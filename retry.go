@@ -110,7 +110,8 @@ func (s *Service) Retry(ctx context.Context, kind Kind, id string) (_ Item, retE
 	var err error
 	if ts := v7Time(id); ts >= 0 {
 		c, err = s.claim(ctx, ks, rdb.Target{ID: id, TS: ts})
-	} else {
+	}
+	if v7Time(id) < 0 || (err == nil && c.foreign) {
 		err = s.searchFor(ctx, ks, id, func(raw string, index int64) (bool, error) {
 			var cerr error
 			c, cerr = s.claim(ctx, ks, rdb.Target{ID: id, TS: -1, Raw: raw, Index: index})
@@ -142,8 +143,10 @@ func (s *Service) Retry(ctx context.Context, kind Kind, id string) (_ Item, retE
 type claim struct {
 	raw     string // the entry as stored; "" when not claimed
 	index   int64  // where it was
+	n       int64  // the list's length then
 	token   string
 	claimed bool      // someone else's live claim stopped us
+	foreign bool      // not found by time among other programs' entries (rdb.MissingForeign)
 	until   time.Time // the claim's deadline, by Redis' clock
 	ends    time.Time // the same deadline by the local clock, never later than the claim's end
 }
@@ -162,10 +165,12 @@ func (s *Service) claim(ctx context.Context, ks rdb.Keys, t rdb.Target) (claim, 
 	case st == rdb.Claimed:
 		d, _ := rdb.ClaimDeadline(other)
 		return claim{claimed: true, until: d}, nil
+	case st == rdb.MissingForeign:
+		return claim{foreign: true}, nil
 	case st != rdb.OK:
 		return claim{}, nil
 	}
-	return claim{raw: e.Raw, index: e.Index, token: token, until: e.Deadline, ends: localDeadline(sent, e.Now, e.Deadline)}, nil
+	return claim{raw: e.Raw, index: e.Index, n: e.Len, token: token, until: e.Deadline, ends: localDeadline(sent, e.Now, e.Deadline)}, nil
 }
 
 // localDeadline turns a claim's deadline by Redis' clock into the local
@@ -185,7 +190,7 @@ func (s *Service) requeue(ctx context.Context, kind Kind, c claim, it Item) erro
 		released := s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActRelease, ID: it.ID}}) == nil
 		return &RequeueError{Kind: kind, ID: it.ID, Err: rerr, Released: released}
 	}
-	err := s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActAck, ID: it.ID, Raw: c.raw, Index: c.index}})
+	err := s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActAck, ID: it.ID, Raw: c.raw, Index: c.index, Len: c.n}})
 	if err != nil {
 		return fmt.Errorf("dlq: retry %s %s: %w: %v (the job was requeued; the entry stays in the DLQ, claimed until %s, and can be requeued again after that)",
 			kind, it.ID, ErrNotRemoved, err, c.until.UTC().Format(timeLayout))

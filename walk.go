@@ -18,6 +18,10 @@ import (
 type stored struct {
 	raw   string
 	index int64
+	n     int64 // the list's length when it was read
+	// removed is set by the walk's fn when it removed the entry: a copy
+	// of the same string met later is then another entry.
+	removed bool
 }
 
 // position names the entry at tail distance d (0 is the oldest) of a list
@@ -164,7 +168,7 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 	seed := maphash.MakeSeed()
 	seen := map[uint64]int{} // copies shown of each stored string
 	var off int64            // entries at the tail that were shown and are still there (an estimate)
-	var shown int64
+	var shown, gone int64    // entries shown; of them, removed by fn
 	var pg pager
 	atNewest := false // the walk met one of the snapshot's newest entries
 	for {
@@ -206,7 +210,11 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 				continue // shown before
 			}
 			if sn != nil {
-				newest := sn.isNewest(raws[i])
+				// One of the start's newest entries, where they were: a
+				// copy of one deeper in the list (other programs may
+				// push identical strings) is not.
+				d := start + int64(len(raws)-1-i)
+				newest := d+gone+snapNewest >= sn.length-snapNewest && sn.isNewest(raws[i])
 				if (atNewest && !newest) || shown >= sn.length {
 					end = true // pushed after the start
 					break
@@ -215,12 +223,18 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 			}
 			seen[h] = copies[h]
 			shown++
-			page = append(page, stored{raw: raws[i], index: position(start+int64(len(raws)-1-i), n)})
+			page = append(page, stored{raw: raws[i], index: position(start+int64(len(raws)-1-i), n), n: n})
 		}
 		removed := 0
 		if len(page) > 0 {
 			if removed, err = fn(page); err != nil {
 				return err
+			}
+		}
+		gone += int64(removed)
+		for _, e := range page {
+			if e.removed {
+				seen[maphash.String(seed, e.raw)]--
 			}
 		}
 		off = start + int64(len(raws)-removed)

@@ -82,7 +82,11 @@ const (
 	OK      Status = "ok"
 	Claimed Status = "claimed" // the entry has a live claim
 	Missing Status = "missing" // no such entry (where the script looked)
-	OOM     Status = "oom"     // Redis refused to write the claim: out of memory
+	// MissingForeign is Missing where the search by time met entries whose
+	// time it cannot read (another program's): the entry may be among
+	// them, in a layout the script does not read; search for it.
+	MissingForeign Status = "missing-foreign"
+	OOM            Status = "oom" // Redis refused to write the claim: out of memory
 )
 
 // Target names one entry for a script: its id ("" for an entry without
@@ -132,6 +136,7 @@ type ClaimedEntry struct {
 	Index    int64     // where it was: a position from the nearer end (see Target)
 	Deadline time.Time // when the claim expires, by the Redis server's clock
 	Now      time.Time // the Redis server's clock when the claim was stamped
+	Len      int64     // the list's length then (see PageTarget.Len)
 }
 
 // Claim marks the target as claimed by token for timeout, unless it has a
@@ -148,12 +153,13 @@ func Claim(ctx context.Context, c Client, k Keys, t Target, shift, timeout time.
 		return st, ClaimedEntry{}, s, err
 	}
 	r := v.([]any)
-	var d, now int64
-	if len(r) > 4 {
+	var d, now, n int64
+	if len(r) > 5 {
 		d, _ = r[3].(int64)
 		now, _ = r[4].(int64)
+		n, _ = r[5].(int64)
 	}
-	return st, ClaimedEntry{Raw: s, Index: i, Deadline: time.UnixMilli(d), Now: time.UnixMilli(now)}, "", nil
+	return st, ClaimedEntry{Raw: s, Index: i, Deadline: time.UnixMilli(d), Now: time.UnixMilli(now), Len: n}, "", nil
 }
 
 func answer(v any) (Status, string, int64, error) {
@@ -162,6 +168,9 @@ func answer(v any) (Status, string, int64, error) {
 		return "", "", 0, fmt.Errorf("script answered %v", v)
 	}
 	st, _ := r[0].(string)
+	if Status(st) == Missing && len(r) > 1 && r[1] == int64(1) {
+		return MissingForeign, "", 0, nil
+	}
 	var s string
 	var i int64
 	if len(r) > 1 {
@@ -195,6 +204,10 @@ type PageTarget struct {
 	ID    string // "" for an entry without one
 	Raw   string // the entry as stored
 	Index int64  // where it was seen (see Target)
+	// Len is the list's length when Index was read (0 if not known): a
+	// position from the head moves with every push, and the script finds
+	// the entry where the pushes since have moved it.
+	Len int64
 }
 
 // PageResult is what a Page call did.
@@ -219,10 +232,10 @@ func Page(ctx context.Context, c Client, k Keys, ts []PageTarget, shift, timeout
 	var out PageResult
 	var results []byte
 	for len(ts) > 0 {
-		args := make([]any, 0, 3+4*len(ts))
+		args := make([]any, 0, 3+5*len(ts))
 		args = append(args, shift.Milliseconds(), timeout.Milliseconds(), token)
 		for _, t := range ts {
-			args = append(args, string(t.Act), t.ID, t.Raw, t.Index)
+			args = append(args, string(t.Act), t.ID, t.Raw, t.Index, t.Len)
 		}
 		v, err := run(ctx, c, pageScript, keys, args...)
 		if err != nil {
@@ -230,7 +243,7 @@ func Page(ctx context.Context, c Client, k Keys, ts []PageTarget, shift, timeout
 			return out, err
 		}
 		r, ok := v.([]any)
-		if !ok || len(r) != 4 {
+		if !ok || len(r) != 5 {
 			return out, fmt.Errorf("page script answered %v", v)
 		}
 		got, _ := r[0].(string)
@@ -261,8 +274,8 @@ func Page(ctx context.Context, c Client, k Keys, ts []PageTarget, shift, timeout
 
 // ShiftHints corrects the positions of targets for k older entries
 // removed before them: an entry named by its distance from the tail is k
-// nearer to it. Targets come oldest first, as a walk from the tail shows
-// them.
+// nearer to it, and the list is k shorter. Targets come oldest first, as a
+// walk from the tail shows them.
 func ShiftHints(ts []PageTarget, k int) {
 	if k == 0 {
 		return
@@ -270,6 +283,9 @@ func ShiftHints(ts []PageTarget, k int) {
 	for i := range ts {
 		if ts[i].Index < 0 {
 			ts[i].Index = min(ts[i].Index+int64(k), -1)
+		}
+		if ts[i].Len > 0 {
+			ts[i].Len = max(ts[i].Len-int64(k), 1)
 		}
 	}
 }
@@ -609,18 +625,24 @@ func MaxMemoryPolicy(ctx context.Context, c Client) (string, error) {
 }
 
 // Locate finds the entry with a UUIDv7 id (whose time is ts) where its
-// time says, without changing anything; ok is false when it is not there.
-func Locate(ctx context.Context, c Client, k Keys, id string, ts int64) (raw string, ok bool, err error) {
+// time says, without changing anything: Missing or MissingForeign when it
+// is not there (see MissingForeign).
+func Locate(ctx context.Context, c Client, k Keys, id string, ts int64) (Status, string, error) {
 	v, err := run(ctx, c, locateScript, []string{k.List}, id, ts)
 	if err != nil {
-		return "", false, err
+		return "", "", err
 	}
 	r, _ := v.([]any)
 	if len(r) < 1 {
-		return "", false, nil
+		return "", "", fmt.Errorf("locate script answered %v", v)
 	}
-	raw, _ = r[0].(string)
-	return raw, true, nil
+	if raw, ok := r[0].(string); ok {
+		return OK, raw, nil
+	}
+	if len(r) > 1 && r[1] == int64(1) {
+		return MissingForeign, "", nil
+	}
+	return Missing, "", nil
 }
 
 // Now returns the Redis server's clock.

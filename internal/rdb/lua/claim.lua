@@ -6,7 +6,7 @@
 -- ARGV[5] the claim's token, ARGV[6] the exact entry or "" to locate it by
 -- id and time, ARGV[7] where the entry was seen (a position, see lib.lua)
 -- or "".
--- Returns {"ok", entry, position, deadline, now}, {"claimed", claim},
+-- Returns {"ok", entry, position, deadline, now, length}, {"claimed", claim},
 -- {"missing"} or {"oom", error} (Redis refused the claim: out of memory).
 --[[lib]]
 local id, ts, now = ARGV[1], tonumber(ARGV[2]), clock(ARGV[3])
@@ -15,8 +15,8 @@ local c = live_claim(KEYS[2], id, now)
 -- a lost reply): go on as the first run did.
 if c and token_of(c) ~= ARGV[5] then return {'claimed', c} end
 local e, p = find(KEYS[1], id, ts, ARGV[6], ARGV[7])
-if not e then return {'missing'} end
+if not e then return {'missing', p and 1 or 0} end
 local deadline = now + tonumber(ARGV[4])
 local r = redis.pcall('HSET', KEYS[2], id, deadline .. ':' .. ARGV[5])
 if type(r) == 'table' and r.err then return {'oom', r.err} end
-return {'ok', e, p, deadline, now}
+return {'ok', e, p, deadline, now, redis.call('LLEN', KEYS[1])}

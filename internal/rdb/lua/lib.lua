@@ -12,7 +12,7 @@
 -- Work past the budget is left for the next call (the scripts say how far
 -- they got) or answered "not found".
 local max_bytes = 1048576
-local max_work = 60000
+local max_work = 30000
 
 -- ts_of returns the unix milliseconds carried by the UUIDv7 id at the start
 -- of an entry ({"id":"<uuid>",... as this library writes it, or
@@ -88,26 +88,41 @@ local function walk_cost(p)
   return math.floor(dist(p) / 64) + 1
 end
 
+-- pushed is how many entries were pushed at the head since a position
+-- was read from a list of n0 entries (0: not known), as far as the length
+-- n tells: removals meanwhile hide some.
+local function pushed(n, n0)
+  if not n0 or n0 <= 0 or n <= n0 then return 0 end
+  return n - n0
+end
+
 -- exact_cost is the most work exact spends on an entry seen at p.
-local function exact_cost(p)
+local function exact_cost(p, n, n0)
   if p < 0 then return walk_cost(p) + dist(p) + tail_slack end
-  return walk_cost(p) + dist(p) + head_slack
+  local q = p + pushed(n, n0)
+  return 2 * walk_cost(q) + q + head_slack
 end
 
 -- exact returns the index from the head of the exact entry e of list key
--- (of n entries), seen at position p, or nil: one LINDEX at p, then LPOS
--- from p's end, no further than p's distance and the slack. Its work is at
--- most exact_cost(p), whether or not the entry is still there.
-local function exact(key, e, p, n)
-  if redis.call('LINDEX', key, p) == e then
+-- (of n entries), seen at position p when the list held n0 entries (0: not
+-- known), or nil: LINDEX where it should be now (an entry named from the
+-- head moves with each push: a burst of pushes since it was read moves it
+-- by as many), then at p, then LPOS from p's end, no further than its
+-- distance, the pushes and the slack. Its work is at most exact_cost,
+-- whether or not the entry is still there.
+local function exact(key, e, p, n, n0)
+  local up = 0
+  if p >= 0 then up = pushed(n, n0) end
+  if redis.call('LINDEX', key, p + up) == e then
     if p < 0 then return n + p end
-    return p
+    return p + up
   end
+  if up > 0 and redis.call('LINDEX', key, p) == e then return p end
   local i
   if p < 0 then
     i = redis.call('LPOS', key, e, 'RANK', -1, 'MAXLEN', dist(p) + 1 + tail_slack)
   else
-    i = redis.call('LPOS', key, e, 'MAXLEN', dist(p) + 1 + head_slack)
+    i = redis.call('LPOS', key, e, 'MAXLEN', p + up + 1 + head_slack)
   end
   return i or nil
 end
@@ -172,13 +187,16 @@ end
 -- entries around the place found, outward, while their times are within
 -- five minutes of ts (entries of processes whose clocks disagree sit a
 -- little away from their time's place), at most 1,024 entries and
--- max_bytes in all. It returns the entry and its position, or nil: a
+-- max_bytes in all. It returns the entry and its position, or nil and
+-- whether it met entries whose time it cannot read (another program's:
+-- an id it would not see there may sit among them, in another layout): a
 -- bounded search, never a scan.
 local window_entries = 1024
 local window_ms = 5 * 60 * 1000
 local function locate(key, id, ts, n)
   if n == 0 then return nil end
   local bytes = 0
+  local foreign = false
   local function get(i)
     local e = redis.call('LINDEX', key, i)
     if e then bytes = bytes + #e end
@@ -201,7 +219,7 @@ local function locate(key, id, ts, n)
     for j = 1, #got do
       bytes = bytes + #got[j]
       local t = ts_of(got[j])
-      if t then ts_[#ts_ + 1] = t end
+      if t then ts_[#ts_ + 1] = t else foreign = true end
     end
     if #ts_ == 0 then return nil end
     table.sort(ts_)
@@ -242,6 +260,7 @@ local function locate(key, id, ts, n)
           seen = seen + 1
           if has_id(e, id) then return e, position(a + j - 1, n) end
           local t = ts_of(e)
+          if not t then foreign = true end
           if t and math.abs(t - ts) > window_ms then
             far_run[side] = far_run[side] + 1
           else
@@ -257,12 +276,13 @@ local function locate(key, id, ts, n)
       end
     end
   end
-  return nil
+  return nil, foreign
 end
 
 -- find returns the entry to act on and its position: the exact entry raw
 -- if given (seen at position hint; see exact), or the entry with this id
--- found by locate.
+-- found by locate. When it finds none, its second result says whether
+-- locate met entries it could not read the time of.
 local function find(key, id, ts, raw, hint)
   local n = redis.call('LLEN', key)
   if n == 0 then return nil end
@@ -270,7 +290,7 @@ local function find(key, id, ts, raw, hint)
     if ts < 0 then return nil end
     return locate(key, id, ts, n)
   end
-  local i = exact(key, raw, tonumber(hint), n)
+  local i = exact(key, raw, tonumber(hint), n, 0)
   if i then return raw, position(i, n) end
   return nil
 end

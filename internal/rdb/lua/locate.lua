@@ -5,5 +5,5 @@
 -- Returns {entry, position} or {} when it is not there.
 --[[lib]]
 local e, p = find(KEYS[1], ARGV[1], tonumber(ARGV[2]), '', '')
-if not e then return {} end
+if not e then return {false, p and 1 or 0} end
 return {e, p}

@@ -9,13 +9,14 @@
 -- to add the removed entries to (the evicted counter, for age evictions)
 -- ARGV[1] the clock's shift in ms (0; see clock in lib.lua), ARGV[2] the
 -- claim timeout in ms, ARGV[3] a token (of the claims this call stamps,
--- and of those it ends), then quadruples: action, id ("" for none), exact
--- entry, position. Actions:
+-- and of those it ends), then quintuples: action, id ("" for none), exact
+-- entry, position, the list's length when the position was read (0 if not
+-- known). Actions:
 --   d  delete, unless a live claim holds it
 --   c  claim for the token, unless a live claim holds it
 --   a  acknowledge a retry: remove, and drop the claim if it is the token's
 --   r  release: drop the claim if it is the token's (the entry stays)
--- Returns {results, now, deadline, counter error}: results has one
+-- Returns {results, now, deadline, counter error, length}: results has one
 -- character per entry acted on, in order ("1" done, "0" gone already or
 -- not the token's claim, "c" claimed by another, "m" out of memory), and
 -- may be shorter than the page; counter error is "" or the error of the
@@ -29,10 +30,10 @@ local token = ARGV[3]
 local out, idx, raws, taken = {}, {}, {}, {}
 local work, far = 0, 0
 local bytes = 0
-for j = 4, #ARGV, 4 do
-  local a, id, e, p = ARGV[j], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3])
+for j = 4, #ARGV, 5 do
+  local a, id, e, p, n0 = ARGV[j], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3]), tonumber(ARGV[j + 4])
   local cost = 1
-  if a ~= 'r' then cost = exact_cost(p) end
+  if a ~= 'r' then cost = exact_cost(p, n, n0) end
   if #out > 0 and (work + cost + drop_cost(math.max(far, dist(p))) > max_work
       or bytes + #e > max_bytes) then
     break
@@ -48,7 +49,7 @@ for j = 4, #ARGV, 4 do
   elseif (a == 'd' or a == 'c') and has_claims and id ~= '' and live_claim(KEYS[2], id, now) then
     r = 'c'
   else
-    local i = exact(KEYS[1], e, p, n)
+    local i = exact(KEYS[1], e, p, n, n0)
     if i and taken[i] then i = nil end -- a copy this call already took
     if i and a == 'c' then
       local h = redis.pcall('HSET', KEYS[2], id, deadline .. ':' .. token)
@@ -87,4 +88,4 @@ if KEYS[3] and removed > 0 then
   local r = redis.pcall('INCRBY', KEYS[3], removed)
   if type(r) == 'table' and r.err then cerr = r.err end
 end
-return {table.concat(out), now, deadline, cerr}
+return {table.concat(out), now, deadline, cerr, n}

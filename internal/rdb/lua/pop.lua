@@ -31,7 +31,7 @@ end
 
 if c and ARGV[4] ~= '1' and deadline_of(c) > clock(ARGV[3]) then return {'claimed', c} end
 local e, p = find(KEYS[1], id, ts, ARGV[5], ARGV[6])
-if not e then return {'missing'} end
+if not e then return {'missing', p and 1 or 0} end
 -- LREM from p's end finds e within the distance find just searched.
 local count = 1
 if p < 0 then count = -1 end
