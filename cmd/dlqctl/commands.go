@@ -393,7 +393,9 @@ func (a *app) audit(ctx context.Context, c *client, o *opts, args []string) erro
 		Actor   string          `json:"actor"`
 		Reason  string          `json:"reason"`
 		ID      string          `json:"id"`
+		Op      string          `json:"op"`
 		Filter  json.RawMessage `json:"filter"`
+		Result  string          `json:"result"`
 		Matched *int64          `json:"matched"`
 		Handled *int64          `json:"handled"`
 		Failed  *int64          `json:"failed"`
@@ -404,17 +406,23 @@ func (a *app) audit(ctx context.Context, c *client, o *opts, args []string) erro
 	}
 	var rows [][]string
 	for _, r := range recs {
+		// An operation's records name it (its filter is in dlqctl op);
+		// a bulk action run within a request shows its filter.
 		what := r.ID
-		if what == "" && len(r.Filter) > 0 {
+		switch {
+		case what != "":
+		case r.Op != "":
+			what = "op " + r.Op
+		case len(r.Filter) > 0:
 			what = string(r.Filter)
 		}
 		counts := "-"
 		if r.Matched != nil {
 			counts = fmt.Sprintf("%d matched, %d handled, %d failed, %d skipped", *r.Matched, deref(r.Handled), deref(r.Failed), deref(r.Skipped))
 		}
-		rows = append(rows, []string{r.Time, r.Action, dash(r.Actor), short(dash(r.Reason), 40), short(dash(what), 50), counts})
+		rows = append(rows, []string{r.Time, r.Action, dash(r.Actor), short(dash(r.Reason), 40), short(dash(what), 50), dash(r.Result), counts})
 	}
-	a.table("TIME\tACTION\tACTOR\tREASON\tENTRY OR FILTER\tCOUNTS", rows)
+	a.table("TIME\tACTION\tACTOR\tREASON\tENTRY, OP OR FILTER\tRESULT\tCOUNTS", rows)
 	return nil
 }
 

@@ -66,7 +66,11 @@ func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == "GET" && p == "/scrape/ops":
 		js(200, "["+op()+"]")
 	case r.Method == "GET" && p == "/scrape/audit":
-		js(200, `[{"time":"2026-01-02T03:04:05Z","action":"delete","actor":"ann","reason":"dup","filter":{"error":"x"},"matched":2,"handled":2,"failed":0,"skipped":0},{"time":"2026-01-02T03:04:00Z","action":"retry","actor":"bob","reason":"","id":"a"}]`)
+		// Records as the real server serves them: an operation's end, a
+		// bulk action run within a request, one entry's retry.
+		js(200, `[{"cursor":"3-0","time":"2026-01-02T03:04:07Z","kind":"scrape","action":"op_finish","actor":"","reason":"shop up","op":"op1","filter":{"error":"y"},"matched":4,"handled":1,"failed":0,"skipped":0,"result":"cancelled"},`+
+			`{"cursor":"2-0","time":"2026-01-02T03:04:05Z","kind":"scrape","action":"delete_matching","actor":"ann","reason":"dup","filter":{"error":"x"},"matched":2,"handled":2,"failed":0,"skipped":0,"result":"ok"},`+
+			`{"cursor":"1-0","time":"2026-01-02T03:04:00Z","kind":"scrape","action":"retry","actor":"bob","reason":"","id":"a","result":"ok"}]`)
 	case r.Method == "GET" && p == "/scrape/ops/op1":
 		f.polls++
 		if f.finishAt > 0 && f.polls >= f.finishAt && f.state == "running" {
@@ -75,7 +79,7 @@ func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		js(200, op())
 	case r.Method == "DELETE" && p == "/scrape/ops/op1":
 		f.state = "cancelled"
-		w.WriteHeader(204)
+		js(200, op()) // as httpapi answers: the operation
 	case r.Method == "POST" && (p == "/scrape/retry" || p == "/scrape/delete"):
 		var body map[string]any
 		_ = json.Unmarshal(b, &body)
@@ -88,7 +92,7 @@ func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			js(400, `{"detail":"invalid JSON body: unknown key \"async\"; this route takes …"}`)
 		case body["async"] == true:
 			f.state = "running"
-			w.Header().Set("Location", "ops/op1")
+			w.Header().Set("Location", "/api/v1/dlq/scrape/ops/op1") // as httpapi sets it: the path asked for, prefix included
 			js(202, op())
 		default:
 			js(200, `{"matched":4,"handled":3,"failed":1,"skipped":0}`)
@@ -156,7 +160,7 @@ func TestCommands(t *testing.T) {
 		{[]string{"export", "scrape"}, 0, []string{"{\"id\":\"a\"}\nnot json\n"}, "", "GET /api/v1/dlq/scrape/export"},
 		{[]string{"ops", "scrape"}, 0, []string{"op1", "retry", "ann", "shop up"}, "", ""},
 		{[]string{"op", "scrape", "op1", "--json"}, 0, []string{`"id":"op1"`}, "", "GET /api/v1/dlq/scrape/ops/op1"},
-		{[]string{"audit", "scrape"}, 0, []string{"delete", `{"error":"x"}`, "2 matched", "bob"}, "", ""},
+		{[]string{"audit", "scrape"}, 0, []string{"delete_matching", `{"error":"x"}`, "2 matched", "bob", "op op1", "cancelled", "1 handled"}, "", ""},
 		{[]string{"retry", "scrape", "a"}, 0, []string{"retried a"}, "", `POST /api/v1/dlq/scrape/retry-item {"id":"a"}`},
 		{[]string{"delete", "scrape", "a", "--force", "--reason", "dup"}, 0, []string{"deleted a"}, "", `{"force":true,"id":"a","reason":"dup"}`},
 		{[]string{"delete", "scrape", "--error", "nomatch", "--yes"}, 3, nil, "nothing matched", ""},
