@@ -17,10 +17,12 @@ import (
 // The audit log: every change (Retry, Pop, Delete, RetryMatching,
 // DeleteMatching, operations started, cancelled, resumed and finished,
 // sweeps that evicted) appends one record to a Redis stream in the kind's
-// slot, "{scrape:dlq}:audit", bounded with XADD MAXLEN ~. The record is
-// written right after the change succeeds; a record Redis refuses (out of
-// memory under noeviction) is logged and counted ([Service.AuditDropped]),
-// and the change stands.
+// slot, "{scrape:dlq}:audit", bounded with XADD MAXLEN ~. A change made
+// by one script (Pop, Delete, the end of a Retry) writes its record in that
+// script, so a change that happened is recorded; bulk actions, operations
+// and sweeps, which are many calls, write theirs after them. A record
+// Redis refuses (out of memory under noeviction) is logged and counted
+// ([Service.AuditDropped]), and the change stands.
 
 // DefaultAuditLimit is how many records each kind's audit stream keeps
 // unless [WithAuditLimit] says otherwise.
@@ -165,10 +167,37 @@ type auditRec struct {
 
 // audit writes one record after a change, with the context's actor and
 // reason. A record Redis refuses is logged and counted, never returned:
-// the change stands.
+// the change stands. Changes made by one script (Pop, Delete, the end of
+// a Retry) write their record in that script instead (see record).
 func (s *Service) audit(ctx context.Context, r auditRec) {
-	if s == nil || s.rdb == nil || s.auditLimit < 0 {
+	rec := s.record(ctx, r)
+	if rec.Limit <= 0 {
 		return
+	}
+	// The change is done: its record is written even if the caller's
+	// context ended meanwhile.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
+	defer cancel()
+	if _, err := rdb.Audit(wctx, s.rdb, r.kind.keys(), rec.Limit, rec.Fields); err != nil {
+		s.auditFailed(ctx, rec, err.Error())
+	}
+}
+
+// auditFailed counts and logs a record Redis refused (a script's error
+// text, or a call's); nothing when err is "".
+func (s *Service) auditFailed(ctx context.Context, rec rdb.Record, err string) {
+	if err == "" {
+		return
+	}
+	s.auditDropped.Add(1)
+	s.logger().ErrorContext(ctx, "dlq: audit record dropped (the change stands)", "record", rec.Fields, "error", err)
+}
+
+// record is the audit record r, with the context's actor and reason, for
+// a script to write with its change; Limit 0 when the log is off.
+func (s *Service) record(ctx context.Context, r auditRec) rdb.Record {
+	if s == nil || s.rdb == nil || s.auditLimit < 0 {
+		return rdb.Record{}
 	}
 	limit := s.auditLimit
 	if limit == 0 {
@@ -196,28 +225,7 @@ func (s *Service) audit(ctx context.Context, r auditRec) {
 		f = append(f, "matched", strconv.Itoa(c.Matched), "handled", strconv.Itoa(c.Handled),
 			"failed", strconv.Itoa(c.Failed), "skipped", strconv.Itoa(c.Skipped))
 	}
-	// The change is done: its record is written even if the caller's
-	// context ended meanwhile.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
-	defer cancel()
-	if _, err := rdb.Audit(wctx, s.rdb, r.kind.keys(), limit, f); err != nil {
-		s.auditDropped.Add(1)
-		s.logger().ErrorContext(ctx, "dlq: audit record dropped (the change stands)", "record", f, "error", err)
-	}
-}
-
-// auditSingle records a single-entry change unless err says nothing
-// changed: a record for success, and for a retry whose Requeuer failed.
-func (s *Service) auditSingle(ctx context.Context, kind Kind, action, id string, forced bool, err error) {
-	result := "ok"
-	switch {
-	case err == nil:
-	case action == AuditRetry && isErr(err, ErrRequeue):
-		result = "requeue_failed"
-	default:
-		return
-	}
-	s.audit(ctx, auditRec{kind: kind, action: action, id: id, forced: forced, result: result})
+	return rdb.Record{Limit: limit, Fields: f}
 }
 
 // auditBulk records a bulk action that ran (not a dry run, not one refused
@@ -356,17 +364,6 @@ func auditRecord(kind Kind, id string, v map[string]any) AuditRecord {
 		r.Counts = &BulkResult{Matched: n("matched"), Handled: n("handled"), Failed: n("failed"), Skipped: n("skipped")}
 	}
 	return r
-}
-
-// forced reports whether opts hold [Force].
-func forced(opts []RemoveOption) bool {
-	var cfg removeConfig
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
-	return cfg.force
 }
 
 // auditSweep records a sweep that evicted entries: one record with the

@@ -249,6 +249,9 @@ func TestAuditWhenRedisIsFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.PushScrapeFailure(ctx, uuid.New(), errors.New("y")); err != nil {
+		t.Fatal(err)
+	}
 	// Fill 4 MB, then set the bound below what is used: every write that
 	// may grow memory is refused from then on.
 	big := strings.Repeat("x", 64<<10)
@@ -263,16 +266,33 @@ func TestAuditWhenRedisIsFull(t *testing.T) {
 	if err := c.XAdd(ctx, &redis.XAddArgs{Stream: "probe", Values: []string{"a", "b"}}).Err(); err == nil || !strings.Contains(err.Error(), "OOM") {
 		t.Fatalf("Redis is not full: XADD answered %v", err)
 	}
+	// A Delete writes its record in the script that removes the entry:
+	// the removal frees memory first, and Redis lets a script that has
+	// written go on, so the record is kept.
 	if err := s.Delete(ctx, Scrape, it.ID); err != nil {
 		t.Fatalf("Delete when full: %v", err)
+	}
+	if n, _ := c.LLen(ctx, ScrapeKey).Result(); n != 1 {
+		t.Fatalf("the list holds %d entries, want the other one", n)
+	}
+	recs, _ := c.XRange(ctx, "{scrape:dlq}:audit", "-", "+").Result()
+	if len(recs) != 1 || recs[0].Values["id"] != it.ID || s.AuditDropped() != 0 {
+		t.Fatalf("records %v, dropped %d; want the Delete's record, written with it", recs, s.AuditDropped())
+	}
+	// A bulk delete writes its record after its scripts, in a command of
+	// its own, which Redis refuses: the removal stands, the record is
+	// logged and counted.
+	res, err := s.DeleteMatching(ctx, Scrape, Filter{})
+	if err != nil || res.Handled != 1 {
+		t.Fatalf("DeleteMatching when full: %+v, %v", res, err)
 	}
 	if n, _ := c.LLen(ctx, ScrapeKey).Result(); n != 0 {
 		t.Fatalf("the entry is still there: %d", n)
 	}
-	if s.AuditDropped() != 1 || !strings.Contains(logs.String(), "audit record dropped") || !strings.Contains(logs.String(), it.ID) {
+	if s.AuditDropped() != 1 || !strings.Contains(logs.String(), "audit record dropped") || !strings.Contains(logs.String(), "delete_matching") {
 		t.Fatalf("dropped %d; logs: %s", s.AuditDropped(), logs.String())
 	}
-	if n, _ := c.XLen(ctx, "{scrape:dlq}:audit").Result(); n != 0 {
-		t.Fatalf("audit stream has %d records", n)
+	if n, _ := c.XLen(ctx, "{scrape:dlq}:audit").Result(); n != 1 {
+		t.Fatalf("audit stream has %d records, want the Delete's", n)
 	}
 }

@@ -206,10 +206,33 @@ func TestBoundedRetryDoesNotChaseItsPushes(t *testing.T) {
 	})
 }
 
+// snapSignal closes snapped once the first pipeline a Service sends has
+// been answered: a bulk action's first one reads its snapshot.
+type snapSignal struct {
+	Redis
+	once    sync.Once
+	snapped chan struct{}
+}
+
+func (s *snapSignal) Pipeline() redis.Pipeliner {
+	return &signalPipe{Pipeliner: s.Redis.Pipeline(), s: s}
+}
+
+type signalPipe struct {
+	redis.Pipeliner
+	s *snapSignal
+}
+
+func (p *signalPipe) Exec(ctx context.Context) ([]redis.Cmder, error) {
+	cmds, err := p.Pipeliner.Exec(ctx)
+	p.s.once.Do(func() { close(p.s.snapped) })
+	return cmds, err
+}
+
 // The snapshot under churn: while 8 pushers push entries matching the
 // filter, a bulk retry and a bulk delete touch none pushed after they
-// started, and every entry present at the start is in exactly one of
-// Handled, Failed, Skipped.
+// started (took their snapshot), and every entry present at the start is
+// in exactly one of Handled, Failed, Skipped.
 func TestBoundedBulkSnapshotUnderPushers(t *testing.T) {
 	for _, del := range []bool{false, true} {
 		t.Run(fmt.Sprint("delete=", del), func(t *testing.T) {
@@ -222,16 +245,18 @@ func TestBoundedBulkSnapshotUnderPushers(t *testing.T) {
 				}
 				var mu sync.Mutex
 				touched := map[string]int{}
-				svc := New(e.Client, WithLogger(e.svc.logger()), WithRequeuer(RequeueFunc(func(_ context.Context, it Item) error {
+				sig := &snapSignal{Redis: e.Client, snapped: make(chan struct{})}
+				svc := New(sig, WithLogger(e.svc.logger()), WithRequeuer(RequeueFunc(func(_ context.Context, it Item) error {
 					mu.Lock()
 					touched[it.ID]++
 					mu.Unlock()
 					return nil
 				})))
+				pushers := New(e.Client, WithLogger(e.svc.logger()))
 				stop := make(chan struct{})
 				var wg sync.WaitGroup
-				var after sync.Map // ids pushed after the bulk started
-				started := make(chan struct{})
+				var after sync.Map // ids pushed after the bulk took its snapshot
+				started := sig.snapped
 				for range 8 {
 					wg.Add(1)
 					go func() {
@@ -243,7 +268,7 @@ func TestBoundedBulkSnapshotUnderPushers(t *testing.T) {
 								return
 							default:
 							}
-							it, err := svc.Push(ctx, e.kind, uuid.New(), errors.New("match me"))
+							it, err := pushers.Push(ctx, e.kind, uuid.New(), errors.New("match me"))
 							if err == nil {
 								after.Store(it.ID, true)
 							}
@@ -252,7 +277,6 @@ func TestBoundedBulkSnapshotUnderPushers(t *testing.T) {
 				}
 				var res BulkResult
 				var err error
-				close(started) // pushers start with the bulk: all they push is after its start... or racing it
 				if del {
 					res, err = svc.DeleteMatching(ctx, e.kind, Filter{ErrorContains: "match"})
 				} else {
@@ -263,8 +287,6 @@ func TestBoundedBulkSnapshotUnderPushers(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				// Pushes racing the snapshot may be in it; count only those
-				// pushed well after: the ones not in the list's oldest part.
 				left, _ := e.Client.LRange(ctx, e.kind.Key(), 0, -1).Result()
 				leftIDs := map[string]bool{}
 				for _, raw := range left {
@@ -279,10 +301,8 @@ func TestBoundedBulkSnapshotUnderPushers(t *testing.T) {
 				if res.Handled+res.Failed+res.Skipped != res.Matched || res.Handled < 1500 {
 					t.Fatalf("result %+v: want the 1500 present at the start handled, and every match accounted", res)
 				}
-				// What the bulk handled beyond the 1500 raced its start: at
-				// most the 8 pushes in flight when it took its snapshot.
-				if extra := res.Matched - 1500; extra > 8 {
-					t.Fatalf("the bulk matched %d entries pushed after it started", extra)
+				if res.Matched != 1500 {
+					t.Fatalf("the bulk matched %d entries, want the 1500 present when it took its snapshot", res.Matched)
 				}
 				if !del {
 					n := 0
@@ -292,7 +312,7 @@ func TestBoundedBulkSnapshotUnderPushers(t *testing.T) {
 						}
 						return true
 					})
-					if n > 8 {
+					if n > 0 {
 						t.Fatalf("%d entries pushed after the start were requeued", n)
 					}
 				}

@@ -180,7 +180,7 @@ func (s *Service) deletePage(ctx context.Context, ks rdb.Keys, ts []rdb.PageTarg
 	for i := range ts {
 		ts[i].Act = rdb.ActDelete
 	}
-	pr, err := rdb.Page(ctx, s.rdb, ks, ts, s.shift(), s.claimTimeout, "", false)
+	pr, err := rdb.Page(ctx, s.rdb, ks, ts, s.shift(), s.claimTimeout, "", false, rdb.Record{})
 	removed := 0
 	for i := range len(pr.Results) {
 		if pr.Results[i] == rdb.Done {
@@ -237,9 +237,9 @@ func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []r
 		claims[i] = t
 	}
 	sent := s.now()
-	pr, err := rdb.Page(ctx, s.rdb, ks, claims, s.shift(), s.claimTimeout, token, false)
+	pr, err := rdb.Page(ctx, s.rdb, ks, claims, s.shift(), s.claimTimeout, token, false, rdb.Record{})
 	if err != nil {
-		s.endClaims(ctx, ks, token, releases(ts[:len(pr.Results)], pr.Results))
+		s.endClaims(ctx, ks, token, releases(ts[:len(pr.Results)], pr.Results), rdb.Record{})
 		return 0, 0, err
 	}
 	ends := localDeadline(sent, pr.Now, pr.Deadline)
@@ -256,6 +256,13 @@ func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []r
 			res.Skipped++ // claimed by another retry, or gone
 			continue
 		}
+		// Progress first: an operation cancelled there stops before the
+		// next Requeuer call, not with it.
+		if progress != nil && tried > 0 {
+			p := *res
+			p.Handled += handled
+			progress(p)
+		}
 		if err == nil {
 			if err = pace.wait(ctx); err == nil {
 				err = ctx.Err()
@@ -269,11 +276,6 @@ func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []r
 			ending = append(ending, releases(ts[i:], pr.Results[i:])...)
 			i = len(ts)
 			break
-		}
-		if progress != nil && tried > 1 {
-			p := *res
-			p.Handled += handled
-			progress(p)
 		}
 		it := items[i]
 		it.InFlight, it.ClaimedUntil = true, until
@@ -291,7 +293,7 @@ func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []r
 	if i < len(ts) { // claims half spent: hand the rest to the next chunk
 		ending = append(ending, releases(ts[i:], pr.Results[i:])...)
 	}
-	if eerr := s.endClaims(ctx, ks, token, ending); eerr != nil {
+	if eerr := s.endClaims(ctx, ks, token, ending, rdb.Record{}); eerr != nil {
 		res.Handled += handled
 		return 0, i, fmt.Errorf("%w: %v (%d jobs were requeued; their entries stay in the DLQ, claimed until %s)",
 			ErrNotRemoved, eerr, handled, until.Format(timeLayout))

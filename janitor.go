@@ -136,7 +136,7 @@ func (s *Service) evictOld(ctx context.Context, kind Kind, res *SweepResult) err
 			size = agePage
 			continue
 		}
-		pr, err := rdb.Page(ctx, s.rdb, ks, old, s.shift(), s.claimTimeout, "", true)
+		pr, err := rdb.Page(ctx, s.rdb, ks, old, s.shift(), s.claimTimeout, "", true, rdb.Record{})
 		removed := int64(strings.Count(pr.Results, string(rdb.Done)))
 		res.EvictedByAge += removed
 		if err != nil {

@@ -358,7 +358,9 @@ func (s *Service) opOf(kind Kind, h map[string]string, now time.Time) Op {
 	}
 	op.Rate, _ = strconv.ParseFloat(h["rate"], 64)
 	_ = json.Unmarshal([]byte(h["filter"]), &op.Filter)
-	if op.State == OpRunning && now.Sub(op.Heartbeat) > s.opStale() {
+	// Judged as optakeover.lua judges it: by Redis' clock in whole ms, so
+	// that an operation that reads interrupted can be resumed at once.
+	if op.State == OpRunning && now.Truncate(time.Millisecond).Sub(op.Heartbeat) > s.opStale() {
 		op.State = OpInterrupted
 	}
 	return op

@@ -56,20 +56,19 @@ func (s *Service) PopExtractionItem(ctx context.Context, id string, opts ...Remo
 // all the same (the Item then holds its id and kind only): that is how an
 // operator discards it.
 func (s *Service) Pop(ctx context.Context, kind Kind, id string, opts ...RemoveOption) (Item, error) {
-	it, err := s.remove(ctx, "pop", kind, id, opts)
-	s.auditSingle(ctx, kind, AuditPop, id, forced(opts), err)
-	return it, err
+	return s.remove(ctx, "pop", AuditPop, kind, id, opts)
 }
 
 // Delete removes the entry with the given id from a kind's list, like
 // [Service.Pop] but without returning it.
 func (s *Service) Delete(ctx context.Context, kind Kind, id string, opts ...RemoveOption) error {
-	_, err := s.remove(ctx, "delete", kind, id, opts)
-	s.auditSingle(ctx, kind, AuditDelete, id, forced(opts), err)
+	_, err := s.remove(ctx, "delete", AuditDelete, kind, id, opts)
 	return err
 }
 
-func (s *Service) remove(ctx context.Context, op string, kind Kind, id string, opts []RemoveOption) (Item, error) {
+// remove pops or deletes one entry; the script that removes it writes its
+// audit record, with this action.
+func (s *Service) remove(ctx context.Context, op, action string, kind Kind, id string, opts []RemoveOption) (Item, error) {
 	if err := s.check(kind); err != nil {
 		return Item{}, err
 	}
@@ -83,8 +82,10 @@ func (s *Service) remove(ctx context.Context, op string, kind Kind, id string, o
 		}
 	}
 	ks := kind.keys()
+	rec := s.record(ctx, auditRec{kind: kind, action: action, id: id, forced: cfg.force, result: "ok"})
 	if ts := v7Time(id); ts >= 0 {
-		st, v, err := rdb.Pop(ctx, s.rdb, ks, rdb.Target{ID: id, TS: ts}, s.shift(), cfg.force)
+		st, v, aerr, err := rdb.Pop(ctx, s.rdb, ks, rdb.Target{ID: id, TS: ts}, s.shift(), cfg.force, rec)
+		s.auditFailed(ctx, rec, aerr)
 		if done, it, err := s.removed(op, kind, id, st, v, err); done {
 			return it, err
 		}
@@ -96,7 +97,8 @@ func (s *Service) remove(ctx context.Context, op string, kind Kind, id string, o
 	var it Item
 	var result error = errorf(ErrNotFound, "%s id %q", kind, id)
 	err := s.searchFor(ctx, ks, id, func(raw string, index int64) (bool, error) {
-		st, v, err := rdb.Pop(ctx, s.rdb, ks, rdb.Target{ID: id, TS: -1, Raw: raw, Index: index}, s.shift(), cfg.force)
+		st, v, aerr, err := rdb.Pop(ctx, s.rdb, ks, rdb.Target{ID: id, TS: -1, Raw: raw, Index: index}, s.shift(), cfg.force, rec)
+		s.auditFailed(ctx, rec, aerr)
 		done, got, rerr := s.removed(op, kind, id, st, v, err)
 		if done {
 			it, result = got, rerr

@@ -91,13 +91,12 @@ const ackTimeout = 30 * time.Second
 //
 // Without a Requeuer, Retry is [Service.Pop]: the item is removed and
 // returned, so the caller has it.
-func (s *Service) Retry(ctx context.Context, kind Kind, id string) (_ Item, retErr error) {
+func (s *Service) Retry(ctx context.Context, kind Kind, id string) (Item, error) {
 	if s == nil || s.rdb == nil {
 		return Item{}, ErrNoRedis
 	}
-	defer func() { s.auditSingle(ctx, kind, AuditRetry, id, false, retErr) }()
 	if s.requeuer == nil {
-		return s.remove(ctx, "pop", kind, id, nil)
+		return s.remove(ctx, "pop", AuditRetry, kind, id, nil)
 	}
 	if err := s.check(kind); err != nil {
 		return Item{}, err
@@ -128,7 +127,7 @@ func (s *Service) Retry(ctx context.Context, kind Kind, id string) (_ Item, retE
 	}
 	it, derr := decodeOf(kind, c.raw)
 	if derr != nil {
-		s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActRelease, ID: id}})
+		s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActRelease, ID: id}}, rdb.Record{})
 		return Item{}, fmt.Errorf("dlq: retry %s id %q: %w (it can only be discarded, with Pop or Delete)", kind, id, derr)
 	}
 	it.InFlight, it.ClaimedUntil = true, c.until.UTC()
@@ -187,10 +186,12 @@ func (s *Service) requeue(ctx context.Context, kind Kind, c claim, it Item) erro
 	ks := kind.keys()
 	rerr := s.callRequeuer(ctx, c.ends, it)
 	if rerr != nil {
-		released := s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActRelease, ID: it.ID}}) == nil
+		rec := s.record(ctx, auditRec{kind: kind, action: AuditRetry, id: it.ID, result: "requeue_failed"})
+		released := s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActRelease, ID: it.ID}}, rec) == nil
 		return &RequeueError{Kind: kind, ID: it.ID, Err: rerr, Released: released}
 	}
-	err := s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActAck, ID: it.ID, Raw: c.raw, Index: c.index, Len: c.n}})
+	rec := s.record(ctx, auditRec{kind: kind, action: AuditRetry, id: it.ID, result: "ok"})
+	err := s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActAck, ID: it.ID, Raw: c.raw, Index: c.index, Len: c.n}}, rec)
 	if err != nil {
 		return fmt.Errorf("dlq: retry %s %s: %w: %v (the job was requeued; the entry stays in the DLQ, claimed until %s, and can be requeued again after that)",
 			kind, it.ID, ErrNotRemoved, err, c.until.UTC().Format(timeLayout))
@@ -199,16 +200,21 @@ func (s *Service) requeue(ctx context.Context, kind Kind, c claim, it Item) erro
 }
 
 // endClaims ends claims of token: acks (remove the entry, drop the claim)
-// and releases (drop the claim). It keeps trying across Redis errors,
-// whatever they are (a failover answers with refused connections for
-// seconds), for up to ackTimeout, and also after ctx ends: a claim not
-// ended waits for its expiry.
-func (s *Service) endClaims(ctx context.Context, ks rdb.Keys, token string, ts []rdb.PageTarget) error {
+// and releases (drop the claim), writing rec with them. It keeps trying
+// across Redis errors, whatever they are (a failover answers with refused
+// connections for seconds), for up to ackTimeout, and also after ctx ends:
+// a claim not ended waits for its expiry.
+func (s *Service) endClaims(ctx context.Context, ks rdb.Keys, token string, ts []rdb.PageTarget, rec rdb.Record) error {
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackTimeout)
 	defer cancel()
 	wait := 50 * time.Millisecond
 	for {
-		res, err := rdb.Page(bg, s.rdb, ks, ts, s.shift(), s.claimTimeout, token, false)
+		res, err := rdb.Page(bg, s.rdb, ks, ts, s.shift(), s.claimTimeout, token, false, rec)
+		if len(res.Results) > 0 {
+			// The first call answered: it wrote the record.
+			s.auditFailed(ctx, rec, res.AuditErr)
+			rec = rdb.Record{}
+		}
 		if err == nil {
 			return nil
 		}

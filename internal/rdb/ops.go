@@ -113,21 +113,42 @@ func (t Target) hint() any {
 // processes whose clocks disagree agree on them. shift is added to it: a
 // hook for tests, 0 in use.
 
-// Pop removes the target unless it has a live claim (or force is set). On
-// OK it returns the removed entry; on Claimed, the claim. A target that is
-// not where its hint or its id's time says is Missing: the search is
-// bounded (see lua/lib.lua).
-func Pop(ctx context.Context, c Client, k Keys, t Target, shift time.Duration, force bool) (Status, string, error) {
+// Record is an audit record a script writes with its change (XADD to the
+// kind's audit stream, MAXLEN ~ Limit); Limit 0 writes none.
+type Record struct {
+	Limit  int
+	Fields []string // field, value, …
+}
+
+func (r Record) args() []any {
+	out := make([]any, 0, 1+len(r.Fields))
+	out = append(out, max(r.Limit, 0))
+	for _, f := range r.Fields {
+		out = append(out, f)
+	}
+	return out
+}
+
+// Pop removes the target unless it has a live claim (or force is set),
+// and writes rec with the removal. On OK it returns the removed entry and
+// the audit record's error, if Redis refused it (the removal stands); on
+// Claimed, the claim. A target that is not where its hint or its id's time
+// says is Missing: the search is bounded (see lua/lib.lua).
+func Pop(ctx context.Context, c Client, k Keys, t Target, shift time.Duration, force bool, rec Record) (st Status, raw, auditErr string, err error) {
 	f := "0"
 	if force {
 		f = "1"
 	}
-	v, err := run(ctx, c, popScript, []string{k.List, k.Claims}, t.ID, t.TS, shift.Milliseconds(), f, t.Raw, t.hint())
+	args := append([]any{t.ID, t.TS, shift.Milliseconds(), f, t.Raw, t.hint()}, rec.args()...)
+	v, err := run(ctx, c, popScript, []string{k.List, k.Claims, k.Audit}, args...)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	st, s, _, err := answer(v)
-	return st, s, err
+	st, raw, _, err = answer(v)
+	if r, ok := v.([]any); ok && st == OK && len(r) > 2 {
+		auditErr, _ = r[2].(string)
+	}
+	return st, raw, auditErr, err
 }
 
 // ClaimedEntry is one entry a Claim took.
@@ -216,24 +237,31 @@ type PageResult struct {
 	Now        time.Time // the Redis server's clock at the first call
 	Deadline   time.Time // the deadline of the claims stamped by the first call
 	CounterErr string    // the evicted counter's error, if any (the removals stand)
+	AuditErr   string    // the audit record's error, if Redis refused it (the changes stand)
 }
 
 // Page acts on targets (see lua/page.lua) in as many calls as the scripts'
 // budget needs: each call does what fits and says how far it got. Between
 // calls, the positions of the targets left are corrected for the older
 // entries the calls removed. With countEvicted the removed entries are
-// added to the evicted counter.
-func Page(ctx context.Context, c Client, k Keys, ts []PageTarget, shift, timeout time.Duration, token string, countEvicted bool) (PageResult, error) {
-	keys := []string{k.List, k.Claims}
+// added to the evicted counter. The first call writes rec with its
+// changes.
+func Page(ctx context.Context, c Client, k Keys, ts []PageTarget, shift, timeout time.Duration, token string, countEvicted bool, rec Record) (PageResult, error) {
+	keys := []string{k.List, k.Claims, k.Evicted, k.Audit}
+	evict := "0"
 	if countEvicted {
-		keys = append(keys, k.Evicted)
+		evict = "1"
 	}
 	ts = slices.Clone(ts)
 	var out PageResult
 	var results []byte
 	for len(ts) > 0 {
-		args := make([]any, 0, 3+5*len(ts))
-		args = append(args, shift.Milliseconds(), timeout.Milliseconds(), token)
+		args := make([]any, 0, 6+len(rec.Fields)+5*len(ts))
+		args = append(args, shift.Milliseconds(), timeout.Milliseconds(), token, evict, max(rec.Limit, 0), len(rec.Fields))
+		for _, f := range rec.Fields {
+			args = append(args, f)
+		}
+		rec = Record{} // written once, by the first call
 		for _, t := range ts {
 			args = append(args, string(t.Act), t.ID, t.Raw, t.Index, t.Len)
 		}
@@ -243,8 +271,11 @@ func Page(ctx context.Context, c Client, k Keys, ts []PageTarget, shift, timeout
 			return out, err
 		}
 		r, ok := v.([]any)
-		if !ok || len(r) != 5 {
+		if !ok || len(r) != 6 {
 			return out, fmt.Errorf("page script answered %v", v)
+		}
+		if s, _ := r[5].(string); s != "" {
+			out.AuditErr = s
 		}
 		got, _ := r[0].(string)
 		if len(got) == 0 || len(got) > len(ts) {

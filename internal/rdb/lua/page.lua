@@ -5,18 +5,25 @@
 -- sends the rest in another call. It removes with LTRIM, LREM and (when
 -- Redis lets it) LSET, and drops claims with HDEL, so removals work when
 -- Redis is out of memory.
--- KEYS[1] the list, KEYS[2] the claims hash, KEYS[3] (optional) a counter
--- to add the removed entries to (the evicted counter, for age evictions)
+-- KEYS[1] the list, KEYS[2] the claims hash, KEYS[3] the evicted counter,
+-- KEYS[4] the audit stream
 -- ARGV[1] the clock's shift in ms (0; see clock in lib.lua), ARGV[2] the
 -- claim timeout in ms, ARGV[3] a token (of the claims this call stamps,
--- and of those it ends), then quintuples: action, id ("" for none), exact
+-- and of those it ends), ARGV[4] "1" to add the removed entries to the
+-- evicted counter (age evictions), ARGV[5] the audit stream's bound (0:
+-- no record), ARGV[6] the number F of the audit record's fields and
+-- values that follow, then those, then quintuples: action, id ("" for none), exact
 -- entry, position, the list's length when the position was read (0 if not
 -- known). Actions:
 --   d  delete, unless a live claim holds it
 --   c  claim for the token, unless a live claim holds it
 --   a  acknowledge a retry: remove, and drop the claim if it is the token's
 --   r  release: drop the claim if it is the token's (the entry stays)
--- Returns {results, now, deadline, counter error, length}: results has one
+-- The audit record (one for the call: the end of a single retry) is
+-- written in this script, with the change; Redis refusing it (out of
+-- memory) does not undo the change.
+-- Returns {results, now, deadline, counter error, length, audit error}:
+-- results has one
 -- character per entry acted on, in order ("1" done, "0" gone already or
 -- not the token's claim, "c" claimed by another, "m" out of memory), and
 -- may be shorter than the page; counter error is "" or the error of the
@@ -30,7 +37,8 @@ local token = ARGV[3]
 local out, idx, raws, taken = {}, {}, {}, {}
 local work, far = 0, 0
 local bytes = 0
-for j = 4, #ARGV, 5 do
+local nf = tonumber(ARGV[6])
+for j = 7 + nf, #ARGV, 5 do
   local a, id, e, p, n0 = ARGV[j], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3]), tonumber(ARGV[j + 4])
   local cost = 1
   if a ~= 'r' then cost = exact_cost(p, n, n0) end
@@ -84,8 +92,14 @@ local sidx, sraws = {}, {}
 for j = 1, #order do sidx[j], sraws[j] = idx[order[j]], raws[order[j]] end
 local removed = drop(KEYS[1], sidx, sraws, n, token)
 local cerr = ''
-if KEYS[3] and removed > 0 then
+if ARGV[4] == '1' and removed > 0 then
   local r = redis.pcall('INCRBY', KEYS[3], removed)
   if type(r) == 'table' and r.err then cerr = r.err end
 end
-return {table.concat(out), now, deadline, cerr, n}
+local aerr = ''
+local limit = tonumber(ARGV[5])
+if limit > 0 then
+  local r = redis.pcall('XADD', KEYS[4], 'MAXLEN', '~', limit, '*', unpack(ARGV, 7, 6 + nf))
+  if type(r) == 'table' and r.err then aerr = r.err end
+end
+return {table.concat(out), now, deadline, cerr, n, aerr}
