@@ -358,7 +358,8 @@ func (s *Service) opOf(kind Kind, h map[string]string, now time.Time) Op {
 	}
 	op.Rate, _ = strconv.ParseFloat(h["rate"], 64)
 	_ = json.Unmarshal([]byte(h["filter"]), &op.Filter)
-	if op.State == OpRunning && now.Sub(op.Heartbeat) > s.opStale() {
+	// By the ms, as the takeover and cancel scripts judge it.
+	if op.State == OpRunning && now.Truncate(time.Millisecond).Sub(op.Heartbeat) > s.opStale() {
 		op.State = OpInterrupted
 	}
 	return op

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dlqkit/dlq/internal/rdb"
 )
 
 // The operation crash test's child process: TestMain runs it instead of
@@ -213,3 +215,36 @@ func TestOpCrashResume(t *testing.T) {
 	})
 }
 
+// TestOpInterruptedIsResumable: an operation that reads interrupted can be
+// resumed at once. Op judged the heartbeat (ms) by Redis' clock in µs, the
+// takeover script by the clock in ms: for the first millisecond past the
+// bound, Op said interrupted and Resume answered ErrOpRunning (seen in
+// TestOpCrashResume on miniredis). miniredis only: its clock is set.
+func TestOpInterruptedIsResumable(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		if e.Mini == nil {
+			t.Skip("needs miniredis' clock")
+		}
+		ctx := context.Background()
+		t0 := time.Now().Truncate(time.Second)
+		e.Mini.SetTime(t0)
+		id := "0190b0b0-0000-7000-8000-00000000beef"
+		if _, err := rdb.OpCreate(ctx, e.Client, e.kind.keys(), id, []string{"state", "running", "action", "delete", "owner", "gone", "filter", "{}"}, time.Hour, 100); err != nil {
+			t.Fatal(err)
+		}
+		e.Mini.SetTime(t0.Add(e.svc.opStale() + 500*time.Microsecond))
+		o, err := e.svc.Op(ctx, e.kind, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops, err := e.svc.Ops(ctx, e.kind, 0)
+		if err != nil || len(ops) != 1 {
+			t.Fatalf("Ops: %+v, %v", ops, err)
+		}
+		_, rerr := e.svc.Resume(ctx, e.kind, id)
+		noLeak(t, e.svc)
+		if (o.State == OpInterrupted) != (rerr == nil) || o.State != ops[0].State {
+			t.Fatalf("Op reads %s, Ops reads %s, Resume answers %v", o.State, ops[0].State, rerr)
+		}
+	})
+}
