@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -833,5 +834,69 @@ func BenchmarkBulkDeleteAll(b *testing.B) {
 		if len(slowArgs) > 0 {
 			b.Logf("longest call: %s (%v)", slowArgs[0], slowest)
 		}
+	}
+}
+
+// BenchmarkAuditOverhead measures what the audit log costs Pop, Delete and
+// Retry: two Services on one client, one with the log (the default) and
+// one without (WithAuditLimit(0)), take turns, one op each, on a kind of
+// 1,000 entries. Before each op an entry is pushed at the head, untimed,
+// so each op removes an existing entry near the head and the list keeps
+// its length. Retry's Requeuer does nothing. ratio is the time per op with
+// the log / without (target ≤ 1.10); median-ratio is the median of each
+// turn's ratio, which one stall on a noisy machine does not move;
+// pop-control runs two Services without the log and should read 1.00.
+func BenchmarkAuditOverhead(b *testing.B) {
+	c := benchClient(b)
+	ctx := context.Background()
+	noop := WithRequeuer(RequeueFunc(func(context.Context, Item) error { return nil }))
+	for _, tc := range []struct {
+		name    string
+		control bool
+		op      func(s *Service, k Kind, id string) error
+	}{
+		{name: "pop", op: func(s *Service, k Kind, id string) error { _, err := s.Pop(ctx, k, id); return err }},
+		{name: "delete", op: func(s *Service, k Kind, id string) error { return s.Delete(ctx, k, id) }},
+		{name: "retry", op: func(s *Service, k Kind, id string) error { _, err := s.Retry(ctx, k, id); return err }},
+		{name: "pop-control", control: true, op: func(s *Service, k Kind, id string) error { _, err := s.Pop(ctx, k, id); return err }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			k := freshKind(b, c, "audit-"+tc.name)
+			fill(b, c, k, 1000)
+			on := benchService(c, WithMaxItems(0), noop)
+			if tc.control {
+				on = benchService(c, WithMaxItems(0), noop, WithAuditLimit(0))
+			}
+			off := benchService(c, WithMaxItems(0), noop, WithAuditLimit(0))
+			text := causeFor(k).Error()
+			timed := func(s *Service, t *time.Duration) time.Duration {
+				it := benchItem(k, time.Now().UnixMilli(), text)
+				if err := c.LPush(ctx, k.Key(), it.appendJSON(nil)).Err(); err != nil {
+					b.Fatal(err)
+				}
+				t0 := time.Now()
+				if err := tc.op(s, k, it.ID); err != nil {
+					b.Fatal(err)
+				}
+				d := time.Since(t0)
+				*t += d
+				return d
+			}
+			var onT, offT time.Duration
+			var pairs []float64 // each turn's ratio
+			for b.Loop() {
+				a := timed(on, &onT)
+				pairs = append(pairs, float64(a)/float64(timed(off, &offT)))
+			}
+			slices.Sort(pairs)
+			us := func(t time.Duration) float64 { return t.Seconds() * 1e6 / float64(len(pairs)) }
+			b.ReportMetric(us(onT), "audit-µs/op")
+			b.ReportMetric(us(offT), "no-audit-µs/op")
+			b.ReportMetric(float64(onT)/float64(offT), "ratio")
+			b.ReportMetric(pairs[len(pairs)/2], "median-ratio")
+			if n, err := c.XLen(ctx, k.keys().Audit).Result(); err != nil || (n == 0) != tc.control {
+				b.Fatalf("audit stream holds %d records, %v", n, err)
+			}
+		})
 	}
 }

@@ -29,6 +29,10 @@ func TestMain(m *testing.M) {
 		crashChild(spec)
 		os.Exit(0)
 	}
+	if spec := os.Getenv(opsChildEnv); spec != "" {
+		opsChild(spec)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

@@ -358,8 +358,9 @@ func (s *Service) opOf(kind Kind, h map[string]string, now time.Time) Op {
 	}
 	op.Rate, _ = strconv.ParseFloat(h["rate"], 64)
 	_ = json.Unmarshal([]byte(h["filter"]), &op.Filter)
-	// Judged as optakeover.lua judges it: by Redis' clock in whole ms, so
-	// that an operation that reads interrupted can be resumed at once.
+	// Judged as the takeover and cancel scripts judge it: by Redis' clock
+	// in whole ms, so that an operation that reads interrupted can be
+	// resumed at once.
 	if op.State == OpRunning && now.Truncate(time.Millisecond).Sub(op.Heartbeat) > s.opStale() {
 		op.State = OpInterrupted
 	}
@@ -420,6 +421,9 @@ func (s *Service) Resume(ctx context.Context, kind Kind, id string) (Op, error) 
 	}
 	op.Owner, op.State = owner, OpRunning
 	op.Resumed++
+	// The entries the dead run matched but never reached are matched again
+	// by this run: only what was dealt with carries over.
+	op.Matched = op.Handled + op.Failed + op.Skipped
 	var opts []BulkOption
 	if op.Rate > 0 {
 		opts = append(opts, WithRate(op.Rate))
