@@ -38,10 +38,59 @@ local out, idx, raws, taken = {}, {}, {}, {}
 local work, far = 0, 0
 local bytes = 0
 local nf = tonumber(ARGV[6])
+
+-- The tail's stretch: when the targets named from the tail lie within
+-- 2,048 entries of it and those entries fit half the byte budget, one
+-- LRANGE reads them and each target is looked up in a table: a page that
+-- another caller removed a moment ago costs one read, not one LPOS each.
+local region -- entry -> its head indexes in the stretch
+do
+  local reach, size, count = -1, 0, 0
+  for j = 7 + nf, #ARGV, 5 do
+    local p = tonumber(ARGV[j + 3])
+    if ARGV[j] ~= 'r' and p < 0 then
+      reach = math.max(reach, dist(p) + tail_slack)
+      size, count = size + #ARGV[j + 2], count + 1
+    end
+  end
+  if count > 1 and reach < 2048 and (size / count) * (reach + 1) <= max_bytes / 2 then
+    local got = redis.call('LRANGE', KEYS[1], -(reach + 1), -1)
+    region = {}
+    local base = n - #got -- the head index of got[1]
+    for q = 1, #got do
+      local e = got[q]
+      bytes = bytes + #e
+      local t = region[e]
+      if not t then
+        t = {}
+        region[e] = t
+      end
+      t[#t + 1] = base + q - 1
+    end
+    work = work + #got
+  end
+end
+
+-- find_target is exact, or a look-up in the tail's stretch.
+local function find_target(e, p, n0)
+  if region and p < 0 then
+    local t = region[e]
+    if t then
+      for q = #t, 1, -1 do -- the copy nearest the tail first, as LPOS RANK -1
+        if not taken[t[q]] then return t[q] end
+      end
+    end
+    return nil
+  end
+  local i = exact(KEYS[1], e, p, n, n0)
+  if i and taken[i] then return nil end -- a copy this call already took
+  return i
+end
+
 for j = 7 + nf, #ARGV, 5 do
   local a, id, e, p, n0 = ARGV[j], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3]), tonumber(ARGV[j + 4])
   local cost = 1
-  if a ~= 'r' then cost = exact_cost(p, n, n0) end
+  if a ~= 'r' and not (region and p < 0) then cost = exact_cost(p, n, n0) end
   if #out > 0 and (work + cost + drop_cost(math.max(far, dist(p))) > max_work
       or bytes + #e > max_bytes) then
     break
@@ -57,8 +106,7 @@ for j = 7 + nf, #ARGV, 5 do
   elseif (a == 'd' or a == 'c') and has_claims and id ~= '' and live_claim(KEYS[2], id, now) then
     r = 'c'
   else
-    local i = exact(KEYS[1], e, p, n, n0)
-    if i and taken[i] then i = nil end -- a copy this call already took
+    local i = find_target(e, p, n0)
     if i and a == 'c' then
       local h = redis.pcall('HSET', KEYS[2], id, deadline .. ':' .. token)
       if type(h) == 'table' and h.err then

@@ -1,5 +1,6 @@
 -- search.lua looks for an id in a bounded stretch of the list, from the
--- head toward the tail, inside Redis: entries are compared in Lua and
+-- head toward the tail, inside Redis (at most 2,048 entries or 512 KB a
+-- call): entries are compared in Lua and
 -- only candidates leave it. The caller decodes each candidate and goes on
 -- from where this call stopped.
 -- KEYS[1] the list
@@ -17,7 +18,7 @@ local bytes, seen, cbytes = 0, 0, 0
 local found = {0} -- found[1] is the next index, set on return (no unpack: it overflows Lua's stack past ~8,000 values)
 local i = start
 local step = 8
-while seen < 4096 and bytes < max_bytes and cbytes < 65536 do
+while seen < 2048 and bytes < max_bytes / 2 and cbytes < 65536 do
   local got = redis.call('LRANGE', KEYS[1], i, i + step - 1)
   for j = 1, #got do
     local e = got[j]
