@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -457,6 +458,38 @@ func TestBoundedRetryNeverNilWhileEntryRemains(t *testing.T) {
 		}
 		if l, _ := e.Client.LLen(ctx, e.kind.Key()).Result(); l != 0 {
 			t.Fatalf("the entry remains after Retry returned nil")
+		}
+	})
+}
+
+// eofAfter sends every pipeline, then answers it with io.EOF, as a
+// connection that drops after the command was sent does.
+type eofAfter struct{ Redis }
+
+func (e eofAfter) Pipeline() redis.Pipeliner { return eofPipe{e.Redis.Pipeline()} }
+
+type eofPipe struct{ redis.Pipeliner }
+
+func (p eofPipe) Exec(ctx context.Context) ([]redis.Cmder, error) {
+	cmds, _ := p.Pipeliner.Exec(ctx)
+	for _, c := range cmds {
+		c.SetErr(io.EOF)
+	}
+	return cmds, io.EOF
+}
+
+// #11: a push that fails with a bare EOF may have been recorded: the error
+// says so.
+func TestBoundedPushEOFSaysItMayHaveLanded(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		svc := New(eofAfter{e.Client}, WithLogger(e.svc.logger()))
+		_, err := svc.Push(ctx, e.kind, uuid.New(), errors.New("boom"))
+		if !errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "may have been recorded") {
+			t.Fatalf("push answered %v; want io.EOF and that it may have been recorded", err)
+		}
+		if n, _ := e.Client.LLen(ctx, e.kind.Key()).Result(); n != 1 {
+			t.Fatalf("the list holds %d entries: the push did land (this test's premise)", n)
 		}
 	})
 }

@@ -2,13 +2,18 @@ package dlq
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 	"sync"
 	"time"
 
 	"github.com/dlqkit/dlq/internal/rdb"
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 )
 
 // PushScrapeFailure records that scraping sourceID failed with cause.
@@ -77,9 +82,26 @@ func (s *Service) Push(ctx context.Context, kind Kind, sourceID uuid.UUID, cause
 	}
 	entry := it.appendJSON(make([]byte, 0, 192+len(it.Error)))
 	if err := s.pusher(kind).push(ctx, s, kind, entry); err != nil {
+		if mayHaveLanded(err) {
+			err = fmt.Errorf("%w (the connection failed after the push was sent: the failure may have been recorded all the same)", err)
+		}
 		return Item{}, opError("push", kind, err)
 	}
 	return it, nil
+}
+
+// mayHaveLanded reports whether a push's error leaves its outcome unknown:
+// the connection failed (EOF, reset, a timeout) rather than Redis
+// answering with an error, so the LPUSH may have run.
+func mayHaveLanded(err error) bool {
+	var re redis.Error
+	if errors.As(err, &re) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(err.Error(), "may have been recorded") {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // errorText returns cause.Error(), or an error wrapping ErrNilCause for a
