@@ -7,8 +7,8 @@ import (
 	"io"
 	"net"
 	"strings"
-	"syscall"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dlqkit/dlq/internal/rdb"
