@@ -1,0 +1,304 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dlqkit/dlq/internal/dlqtest"
+)
+
+// TestClusterFailoverRetries kills -9 the master holding the slot of
+// scrape:dlq while Retry and RetryMatching run, on a cluster of its own
+// (3 masters, 3 replicas, node timeout 1 s), and checks what a failover
+// may not do: no Retry returns nil while its entry remains, no job is
+// requeued twice within its claim timeout, and every entry is in the list
+// or was requeued. It logs how long calls failed and how the Retry calls
+// ended. It needs DLQ_TEST_LOAD=1 and the redis-server and redis-cli
+// binaries (.ci/run has both).
+func TestClusterFailoverRetries(t *testing.T) {
+	if os.Getenv("DLQ_TEST_LOAD") == "" {
+		t.Skip("set DLQ_TEST_LOAD=1 to run the failover test (it starts a cluster of its own)")
+	}
+	cl := dlqtest.StartCluster(t, 7300, 3, 1)
+	ctx := context.Background()
+	cc := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:                      cl.Addrs,
+		ClusterStateReloadInterval: time.Second,
+		MaxRetries:                 2,
+		DialTimeout:                500 * time.Millisecond,
+		ReadTimeout:                time.Second,
+		WriteTimeout:               time.Second,
+	})
+	t.Cleanup(func() { _ = cc.Close() })
+
+	const n = 5000
+	const claimTimeout = 20 * time.Second
+	e := &env{Backend: &dlqtest.Backend{Client: cc, Cluster: true}}
+	fillEntries(t, e, Scrape, n)
+	initial := listIDs(t, cc)
+	slices.Reverse(initial) // oldest first
+	slot, err := cc.ClusterKeySlot(ctx, ScrapeKey).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, _ := slotOwner(t, cc, slot)
+	// The replica has every entry before anything is retried.
+	if err := owner.c.Do(ctx, "WAIT", 1, 5000).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	requeues := map[string][]time.Time{} // id -> when the Requeuer got it
+	q := New(cc, WithClaimTimeout(claimTimeout), WithRequeuer(RequeueFunc(func(_ context.Context, it Item) error {
+		mu.Lock()
+		defer mu.Unlock()
+		requeues[it.ID] = append(requeues[it.ID], time.Now())
+		return nil
+	})))
+
+	// The ids not yet retried, oldest first. Workers pick among the oldest
+	// few, where RetryMatching walks too, so that claims are contended.
+	open := slices.Clone(initial)
+	settle := func(id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if i := slices.Index(open, id); i >= 0 {
+			open = slices.Delete(open, i, i+1)
+		}
+	}
+	pick := func() (string, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(open) == 0 {
+			return "", false
+		}
+		return open[rand.IntN(min(len(open), 50))], true
+	}
+	type call struct {
+		id         string
+		start, end time.Time
+		err        error
+	}
+	var calls []call
+	var failedFrom, failedTo time.Time // the first and last failed call
+	var lastOK time.Time
+	note := func(c call) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, c)
+		if c.err != nil && !errors.Is(c.err, ErrNotFound) && !errors.Is(c.err, ErrClaimed) {
+			if failedFrom.IsZero() {
+				failedFrom = c.start
+			}
+			failedTo = c.end
+		} else {
+			lastOK = c.end
+		}
+	}
+
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for wctx.Err() == nil {
+				id, ok := pick()
+				if !ok {
+					return
+				}
+				c := call{id: id, start: time.Now()}
+				_, c.err = q.Retry(ctx, Scrape, id)
+				c.end = time.Now()
+				note(c)
+				if c.err == nil || errors.Is(c.err, ErrNotFound) {
+					settle(id)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+	var bulk []string
+	wg.Go(func() {
+		for wctx.Err() == nil {
+			start := time.Now()
+			res, err := q.RetryMatching(wctx, Scrape, Filter{}, WithRate(50))
+			if wctx.Err() != nil {
+				return
+			}
+			mu.Lock()
+			bulk = append(bulk, fmtBulk(res, err))
+			mu.Unlock()
+			if err != nil {
+				note(call{start: start, end: time.Now(), err: err})
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	})
+
+	time.Sleep(time.Second)
+	killed := time.Now()
+	if err := cl.Kill(owner.addr); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed the master %s holding slot %d of %s", owner.addr, slot, ScrapeKey)
+	promoted := waitPromoted(t, cl, owner.addr, slot)
+	// Let calls run until they succeed again for 2 s (or the ids run out).
+	deadline := killed.Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		recovered := !lastOK.IsZero() && lastOK.After(failedTo) && time.Since(failedTo) > 2*time.Second
+		left := len(open)
+		mu.Unlock()
+		if (recovered && !failedTo.IsZero()) || left == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	wg.Wait()
+
+	// What the cluster holds now.
+	inList := map[string]int{}
+	for _, id := range listIDs(t, cc) {
+		inList[id]++
+	}
+	var ok, across, notFound, claimed, notRemoved, other int
+	var otherErrs []string
+	for _, c := range calls {
+		if c.id == "" {
+			continue // RetryMatching
+		}
+		switch {
+		case c.err == nil:
+			ok++
+			if c.end.After(killed) && c.start.Before(failedTo) && c.end.Sub(c.start) > time.Second {
+				across++ // its removal was tried again across the failure
+			}
+			if inList[c.id] > 0 {
+				t.Errorf("Retry(%s) returned nil at +%v after the kill, and the entry is still in the list", c.id, c.end.Sub(killed).Round(time.Millisecond))
+			}
+			if len(requeues[c.id]) == 0 {
+				t.Errorf("Retry(%s) returned nil, and the Requeuer never got it", c.id)
+			}
+		case errors.Is(c.err, ErrNotFound):
+			notFound++
+		case errors.Is(c.err, ErrClaimed):
+			claimed++
+		case errors.Is(c.err, ErrNotRemoved):
+			notRemoved++
+		default:
+			other++
+			if len(otherErrs) < 5 {
+				otherErrs = append(otherErrs, c.err.Error())
+			}
+		}
+	}
+	twice := 0
+	for id, ts := range requeues {
+		for i := 1; i < len(ts); i++ {
+			if gap := ts[i].Sub(ts[i-1]); gap < claimTimeout {
+				twice++
+				t.Errorf("%s requeued twice %v apart (at +%v and +%v after the kill), within its claim timeout of %v",
+					id, gap.Round(time.Millisecond), ts[i-1].Sub(killed).Round(time.Millisecond), ts[i].Sub(killed).Round(time.Millisecond), claimTimeout)
+			}
+		}
+	}
+	lost := 0
+	for _, id := range initial {
+		if inList[id] == 0 && len(requeues[id]) == 0 {
+			lost++
+			if lost <= 5 {
+				t.Errorf("%s is neither in the list nor requeued", id)
+			}
+		}
+		if inList[id] > 1 {
+			t.Errorf("%s is in the list %d times", id, inList[id])
+		}
+	}
+	window := "no call failed"
+	if !failedFrom.IsZero() {
+		window = "calls failed from +" + failedFrom.Sub(killed).Round(time.Millisecond).String() +
+			" to +" + failedTo.Sub(killed).Round(time.Millisecond).String() + " after the kill (" +
+			failedTo.Sub(failedFrom).Round(time.Millisecond).String() + ")"
+	}
+	t.Logf("replica promoted %v after the kill; %s", promoted.Sub(killed).Round(time.Millisecond), window)
+	t.Logf("Retry calls: %d nil (%d of them took over 1 s, across the failure), %d ErrNotFound, %d ErrClaimed, %d ErrNotRemoved, %d other errors; %d of %d entries requeued, %d left in the list; %d lost, %d requeued twice within the claim timeout",
+		ok, across, notFound, claimed, notRemoved, other, len(requeues), n, len(inList), lost, twice)
+	if len(otherErrs) > 0 {
+		t.Logf("other errors, e.g.:\n%s", strings.Join(otherErrs, "\n"))
+	}
+	if len(bulk) > 0 {
+		t.Logf("RetryMatching calls: %s", strings.Join(bulk, "; "))
+	}
+}
+
+// fmtBulk describes one RetryMatching call for the failover test's log.
+func fmtBulk(r BulkResult, err error) string {
+	s := fmt.Sprintf("handled %d, failed %d, skipped %d", r.Handled, r.Failed, r.Skipped)
+	if err != nil {
+		s += " (" + err.Error() + ")"
+	}
+	return s
+}
+
+// waitPromoted waits until a node other than dead serves slot as master
+// and every node still running answers cluster_state:ok, and returns when.
+func waitPromoted(t *testing.T, cl *dlqtest.Cluster, dead string, slot int64) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	var nodes []*redis.Client
+	for _, a := range cl.Addrs {
+		if a != dead {
+			c := redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1})
+			defer c.Close()
+			nodes = append(nodes, c)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		done := true
+		for _, c := range nodes {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err != nil || !strings.Contains(info, "cluster_state:ok") {
+				done = false
+				break
+			}
+		}
+		if done {
+			shards, err := nodes[0].ClusterShards(ctx).Result()
+			done = err == nil && slotServedElsewhere(shards, dead, slot)
+		}
+		if done {
+			return time.Now()
+		}
+		time.Sleep(20 * time.Millisecond) // waiting for the cluster
+	}
+	t.Fatalf("no replica took over slot %d within 20 s", slot)
+	return time.Time{}
+}
+
+// slotServedElsewhere reports whether a master other than dead, online,
+// serves slot.
+func slotServedElsewhere(shards []redis.ClusterShard, dead string, slot int64) bool {
+	for _, s := range shards {
+		if !slices.ContainsFunc(s.Slots, func(r redis.SlotRange) bool { return r.Start <= slot && slot <= r.End }) {
+			continue
+		}
+		for _, m := range s.Nodes {
+			if m.Role == "master" && m.Health == "online" && fmt.Sprintf("%s:%d", m.IP, m.Port) != dead {
+				return true
+			}
+		}
+	}
+	return false
+}
