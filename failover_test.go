@@ -61,8 +61,11 @@ func TestClusterFailoverRetries(t *testing.T) {
 	requeues := map[string][]time.Time{} // id -> when the Requeuer got it
 	q := New(cc, WithClaimTimeout(claimTimeout), WithRequeuer(RequeueFunc(func(_ context.Context, it Item) error {
 		mu.Lock()
-		defer mu.Unlock()
 		requeues[it.ID] = append(requeues[it.ID], time.Now())
+		mu.Unlock()
+		// A short requeue: some retries are between their claim and
+		// their removal when the master dies.
+		time.Sleep(20 * time.Millisecond)
 		return nil
 	})))
 
@@ -82,7 +85,7 @@ func TestClusterFailoverRetries(t *testing.T) {
 		if len(open) == 0 {
 			return "", false
 		}
-		return open[rand.IntN(min(len(open), 50))], true
+		return open[rand.IntN(min(len(open), 200))], true
 	}
 	type call struct {
 		id         string
@@ -131,13 +134,13 @@ func TestClusterFailoverRetries(t *testing.T) {
 	wg.Go(func() {
 		for wctx.Err() == nil {
 			start := time.Now()
-			res, err := q.RetryMatching(wctx, Scrape, Filter{}, WithRate(50))
-			if wctx.Err() != nil {
-				return
-			}
+			res, err := q.RetryMatching(wctx, Scrape, Filter{ErrorContains: "failure 1"}, WithRate(50))
 			mu.Lock()
 			bulk = append(bulk, fmtBulk(res, err))
 			mu.Unlock()
+			if wctx.Err() != nil {
+				return // the test's end stopped it
+			}
 			if err != nil {
 				note(call{start: start, end: time.Now(), err: err})
 				time.Sleep(100 * time.Millisecond)
@@ -167,6 +170,11 @@ func TestClusterFailoverRetries(t *testing.T) {
 	stop()
 	wg.Wait()
 
+	// rel says when t was, relative to the kill.
+	rel := func(t time.Time) string {
+		return fmt.Sprintf("%+dms", t.Sub(killed).Milliseconds())
+	}
+
 	// What the cluster holds now.
 	inList := map[string]int{}
 	for _, id := range listIDs(t, cc) {
@@ -185,7 +193,7 @@ func TestClusterFailoverRetries(t *testing.T) {
 				across++ // its removal was tried again across the failure
 			}
 			if inList[c.id] > 0 {
-				t.Errorf("Retry(%s) returned nil at +%v after the kill, and the entry is still in the list", c.id, c.end.Sub(killed).Round(time.Millisecond))
+				t.Errorf("Retry(%s) returned nil (called at %s, returned at %s after the kill), and the entry is still in the list", c.id, rel(c.start), rel(c.end))
 			}
 			if len(requeues[c.id]) == 0 {
 				t.Errorf("Retry(%s) returned nil, and the Requeuer never got it", c.id)
@@ -208,8 +216,8 @@ func TestClusterFailoverRetries(t *testing.T) {
 		for i := 1; i < len(ts); i++ {
 			if gap := ts[i].Sub(ts[i-1]); gap < claimTimeout {
 				twice++
-				t.Errorf("%s requeued twice %v apart (at +%v and +%v after the kill), within its claim timeout of %v",
-					id, gap.Round(time.Millisecond), ts[i-1].Sub(killed).Round(time.Millisecond), ts[i].Sub(killed).Round(time.Millisecond), claimTimeout)
+				t.Errorf("%s requeued twice %v apart (at %s and %s after the kill), within its claim timeout of %v",
+					id, gap.Round(time.Millisecond), rel(ts[i-1]), rel(ts[i]), claimTimeout)
 			}
 		}
 	}
@@ -227,9 +235,7 @@ func TestClusterFailoverRetries(t *testing.T) {
 	}
 	window := "no call failed"
 	if !failedFrom.IsZero() {
-		window = "calls failed from +" + failedFrom.Sub(killed).Round(time.Millisecond).String() +
-			" to +" + failedTo.Sub(killed).Round(time.Millisecond).String() + " after the kill (" +
-			failedTo.Sub(failedFrom).Round(time.Millisecond).String() + ")"
+		window = fmt.Sprintf("calls failed from %s to %s (%v)", rel(failedFrom), rel(failedTo), failedTo.Sub(failedFrom).Round(time.Millisecond))
 	}
 	t.Logf("replica promoted %v after the kill; %s", promoted.Sub(killed).Round(time.Millisecond), window)
 	t.Logf("Retry calls: %d nil (%d of them took over 1 s, across the failure), %d ErrNotFound, %d ErrClaimed, %d ErrNotRemoved, %d other errors; %d of %d entries requeued, %d left in the list; %d lost, %d requeued twice within the claim timeout",
