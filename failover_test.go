@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -307,4 +308,113 @@ func slotServedElsewhere(shards []redis.ClusterShard, dead string, slot int64) b
 		}
 	}
 	return false
+}
+
+// TestClusterFailoverReplicaLag shows what Redis' asynchronous replication
+// does to retries that end just before a master dies: the replica of the
+// slot of scrape:dlq is stopped (SIGSTOP, a replica lagging behind), ten
+// entries are retried (each Retry returns nil), the master is killed, and
+// the replica, resumed, takes over without those removals. The entries
+// are back, unclaimed: Retry returned nil while its entry remains, and a
+// second Retry requeues the job again within the claim timeout. It runs
+// with DLQ_TEST_FAILOVER_LAG=1 and fails until retries wait for a replica
+// (WAIT) before they answer.
+func TestClusterFailoverReplicaLag(t *testing.T) {
+	if os.Getenv("DLQ_TEST_FAILOVER_LAG") == "" {
+		t.Skip("set DLQ_TEST_FAILOVER_LAG=1 to show the removals a lagging replica loses in a failover")
+	}
+	cl := dlqtest.StartCluster(t, 7300, 3, 1)
+	ctx := context.Background()
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs, ClusterStateReloadInterval: time.Second})
+	t.Cleanup(func() { _ = cc.Close() })
+	e := &env{Backend: &dlqtest.Backend{Client: cc, Cluster: true}}
+	fillEntries(t, e, Scrape, 100)
+	slot, err := cc.ClusterKeySlot(ctx, ScrapeKey).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, _ := slotOwner(t, cc, slot)
+	if err := owner.c.Do(ctx, "WAIT", 1, 5000).Err(); err != nil {
+		t.Fatal(err)
+	}
+	replica := replicaOf(t, cc, owner.addr)
+	var mu sync.Mutex
+	requeues := map[string]int{}
+	q := New(cc, WithClaimTimeout(time.Minute), WithRequeuer(RequeueFunc(func(_ context.Context, it Item) error {
+		mu.Lock()
+		defer mu.Unlock()
+		requeues[it.ID]++
+		return nil
+	})))
+	ids := listIDs(t, cc)[:10]
+
+	if err := cl.Signal(replica, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the sockets' buffers between master and replica, so that what
+	// follows stays in the master's memory.
+	junk := strings.Repeat("x", 1<<20)
+	for i := range 64 {
+		if err := owner.c.Set(ctx, fmt.Sprintf("{%s}:junk%d", ScrapeKey, i), junk, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ids {
+		if _, err := q.Retry(ctx, Scrape, id); err != nil {
+			t.Fatalf("Retry(%s) before the failover: %v", id, err)
+		}
+	}
+	if err := cl.Kill(owner.addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Signal(replica, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitPromoted(t, cl, owner.addr, slot)
+
+	left := map[string]bool{}
+	for _, id := range listIDs(t, cc) {
+		left[id] = true
+	}
+	back := 0
+	for _, id := range ids {
+		if left[id] {
+			back++
+		}
+	}
+	again := 0
+	for _, id := range ids {
+		if _, err := q.Retry(ctx, Scrape, id); err == nil {
+			again++
+		}
+	}
+	t.Logf("of %d entries Retry removed (each returned nil), %d are in the list after the failover; %d were requeued a second time within the claim timeout", len(ids), back, again)
+	if back > 0 || again > 0 {
+		t.Errorf("a failover lost the removals of %d retries that returned nil, and %d jobs were requeued twice within the claim timeout", back, again)
+	}
+}
+
+// replicaOf returns the address of a replica of the master at addr.
+func replicaOf(t *testing.T, cc *redis.ClusterClient, addr string) string {
+	t.Helper()
+	shards, err := cc.ClusterShards(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range shards {
+		var master, replica string
+		for _, n := range s.Nodes {
+			a := fmt.Sprintf("%s:%d", n.IP, n.Port)
+			if n.Role == "master" {
+				master = a
+			} else {
+				replica = a
+			}
+		}
+		if master == addr && replica != "" {
+			return replica
+		}
+	}
+	t.Fatalf("no replica of %s in %+v", addr, shards)
+	return ""
 }

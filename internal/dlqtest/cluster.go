@@ -135,6 +135,15 @@ func (c *Cluster) Kill(addr string) error {
 	return nil
 }
 
+// Signal sends sig to the node at addr (e.g. SIGSTOP, SIGCONT).
+func (c *Cluster) Signal(addr string, sig os.Signal) error {
+	cmd, ok := c.procs[addr]
+	if !ok || cmd == nil {
+		return fmt.Errorf("no running cluster node at %s", addr)
+	}
+	return cmd.Process.Signal(sig)
+}
+
 // stopAll kills every node still running.
 func (c *Cluster) stopAll() {
 	for addr := range c.procs {
