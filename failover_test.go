@@ -108,10 +108,12 @@ func TestClusterFailoverRetries(t *testing.T) {
 		defer mu.Unlock()
 		calls = append(calls, c)
 		if c.err != nil && !errors.Is(c.err, ErrNotFound) && !errors.Is(c.err, ErrClaimed) {
-			if failedFrom.IsZero() {
+			if failedFrom.IsZero() || c.start.Before(failedFrom) {
 				failedFrom = c.start
 			}
-			failedTo = c.end
+			if c.end.After(failedTo) {
+				failedTo = c.end
+			}
 		} else {
 			lastOK = c.end
 		}
