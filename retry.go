@@ -85,9 +85,12 @@ const ackTimeout = 30 * time.Second
 // seconds within the claim's time, across connection errors; if it still
 // cannot, it returns an error wrapping [ErrNotRemoved]: the job was
 // requeued and the entry remains, to be requeued again once its claim
-// expires. Retry never returns nil while its entry remains. If the
-// process dies in between, the claim expires and the entry is retryable
-// again. The guarantee is at-least-once.
+// expires. Retry never returns nil while its entry remains, as far as
+// Redis keeps what it acknowledged: Redis replicates asynchronously, so
+// when a master dies before its replica got a removal (or a claim), the
+// promoted replica has the entry back, unclaimed (see "Failover" in
+// docs/design.md). If the process dies in between, the claim expires and
+// the entry is retryable again. The guarantee is at-least-once.
 //
 // Without a Requeuer, Retry is [Service.Pop]: the item is removed and
 // returned, so the caller has it.
