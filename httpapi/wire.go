@@ -1,13 +1,12 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/dlqkit/dlq"
+	"github.com/dlqkit/dlq/internal/jsonstr"
 )
 
 // The JSON forms of items and groups, with the cuts that keep an answer's
@@ -92,37 +91,9 @@ func (m *measurer) jsonSize(it dlq.Item) int {
 	return len(b) + m.n - len(`""`)
 }
 
-// jsonStringLen is the length of s written as a JSON string by
-// dlq.Item.MarshalJSON: quotes; \" \\ \n \r \t; other control bytes,
-// invalid UTF-8 bytes, U+2028 and U+2029 as \uXXXX.
-func jsonStringLen(s string) int {
-	n := len(s) + 2
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			n += int(jsonEscapeExtra[c])
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			n += 5
-		case r == '\u2028' || r == '\u2029':
-			n += 3
-		}
-		i += size
-	}
-	return n
-}
-
-// jsonEscapeExtra is how many bytes the escape of an ASCII byte adds.
-var jsonEscapeExtra = func() (t [utf8.RuneSelf]byte) {
-	for c := range ' ' {
-		t[c] = 5 // \u00XX
-	}
-	t['"'], t['\\'], t['\n'], t['\r'], t['\t'] = 1, 1, 1, 1, 1
-	return t
-}()
+// jsonStringLen is the length of s written as a JSON string, as
+// dlq.Item.MarshalJSON writes it.
+func jsonStringLen(s string) int { return jsonstr.Len(s) }
 
 // appendItem appends an item's served JSON form.
 func appendItem(dst []byte, it dlq.Item) []byte {
@@ -205,12 +176,6 @@ func appendGroups(dst []byte, gs []dlq.Group) []byte {
 	return append(dst, ']', '\n')
 }
 
-// appendJSONString appends s as a JSON string, leaving <, > and & as they
-// are (as items are written).
-func appendJSONString(dst []byte, s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
-}
+// appendJSONString appends s as a JSON string, as items are written
+// (<, > and & as they are).
+func appendJSONString(dst []byte, s string) []byte { return jsonstr.Append(dst, s) }
