@@ -64,7 +64,7 @@ func delOps(e *env, k dlq.Kind) {
 func TestPacedOperationOverHTTP(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		n := 400
-		if e.Real() && os.Getenv("DLQ_TEST_LOAD") != "" {
+		if e.Real() && os.Getenv("DLQ_TEST_LOAD") != "" && !raceEnabled { // the race pass looks for races
 			n = 10_000
 		}
 		defer delOps(e, dlq.Scrape)
