@@ -229,7 +229,7 @@ local function locate(key, id, ts, n)
   -- not trusted: one entry from a clock an hour off must not send every
   -- search there.
   local lo, hi = 0, n - 1
-  while lo < hi and bytes < max_bytes / 2 do
+  while lo < hi and bytes < max_bytes do
     local mid = math.floor((lo + hi) / 2)
     local t = time_at(mid)
     if not t then break end
@@ -240,15 +240,20 @@ local function locate(key, id, ts, n)
   local up_open, down_open = true, true
   local far_run = {0, 0} -- entries met in a row, on each side, whose time is far from ts
   local seen = 0
-  while (up_open or down_open) and seen < window_entries and bytes < max_bytes do
+  -- Chunks of up to 8 entries, fewer when entries are big (one chunk
+  -- copies about 128 KB at most); the window gets what the search left
+  -- of the bytes, and at least 256 KB.
+  local chunk = math.max(1, math.min(8, math.floor(131072 / math.max(1, #head))))
+  local limit = math.max(bytes + 262144, max_bytes)
+  while (up_open or down_open) and seen < window_entries and bytes < limit do
     for side = 1, 2 do
       local a, b
       if side == 1 and down_open then
-        a, b = down, math.min(down + 7, n - 1)
+        a, b = down, math.min(down + chunk - 1, n - 1)
         down = b + 1
         if a > b then down_open = false end
       elseif side == 2 and up_open then
-        a, b = math.max(up - 7, 0), up
+        a, b = math.max(up - chunk + 1, 0), up
         up = a - 1
         if a > b then up_open = false end
       end
