@@ -31,6 +31,16 @@ local function ts_of(e)
   return tonumber(string.sub(e, o + 1, o + 8) .. string.sub(e, o + 10, o + 13), 16)
 end
 
+-- timed reports, without copying anything, whether entry e starts the way
+-- an entry whose time ts_of reads does: {"id":"<uuid v7>… or
+-- {"id": "<uuid v7>….
+local function timed(e)
+  local b1, b2, b3, b4, b5, b6, b7, b8 = string.byte(e, 1, 8)
+  if b1 ~= 123 or b2 ~= 34 or b3 ~= 105 or b4 ~= 100 or b5 ~= 34 or b6 ~= 58 then return false end
+  if b7 == 34 then return string.byte(e, 22) == 55 end
+  return b7 == 32 and b8 == 34 and string.byte(e, 23) == 55
+end
+
 -- has_id reports whether entry e starts with the id key and this id, in
 -- either layout ts_of reads.
 local function has_id(e, id)
@@ -209,10 +219,10 @@ local function locate(key, id, ts, n)
     if has_id(tail, id) then return tail, -1 end
   end
   -- The time at index i: the median of the times of the entries from i
-  -- on (as many as fit 64 KB, at most 16), so that a few entries of a
+  -- on (as many as fit 64 KB, at most 8), so that a few entries of a
   -- process whose clock is off, or of another program (no time), do not
   -- send the search astray; nil if none of them carries a time.
-  local width = math.max(1, math.min(16, math.floor(65536 / math.max(1, #head))))
+  local width = math.max(1, math.min(8, math.floor(65536 / math.max(1, #head))))
   local function time_at(i)
     local got = redis.call('LRANGE', key, i, i + width - 1)
     local ts_ = {}
@@ -240,10 +250,13 @@ local function locate(key, id, ts, n)
   local up_open, down_open = true, true
   local far_run = {0, 0} -- entries met in a row, on each side, whose time is far from ts
   local seen = 0
-  -- Chunks of up to 8 entries, fewer when entries are big (one chunk
+  -- Chunks of up to 32 entries, fewer when entries are big (one chunk
   -- copies about 128 KB at most); the window gets what the search left
-  -- of the bytes, and at least 256 KB.
-  local chunk = math.max(1, math.min(8, math.floor(131072 / math.max(1, #head))))
+  -- of the bytes, and at least 256 KB. Each entry is searched for the
+  -- quoted id in C (string.find, no copy); only a chunk's first and last
+  -- entries have their times read.
+  local quoted = '"' .. id .. '"'
+  local chunk = math.max(1, math.min(32, math.floor(131072 / math.max(1, #head))))
   local limit = math.max(bytes + 262144, max_bytes)
   while (up_open or down_open) and seen < window_entries and bytes < limit do
     for side = 1, 2 do
@@ -262,15 +275,15 @@ local function locate(key, id, ts, n)
         for j = 1, #got do
           local e = got[j]
           bytes = bytes + #e
-          seen = seen + 1
-          if has_id(e, id) then return e, position(a + j - 1, n) end
-          local t = ts_of(e)
-          if not t then foreign = true end
-          if t and math.abs(t - ts) > window_ms then
-            far_run[side] = far_run[side] + 1
-          else
-            far_run[side] = 0
-          end
+          if string.find(e, quoted, 1, true) and has_id(e, id) then return e, position(a + j - 1, n) end
+          if not foreign and not timed(e) then foreign = true end
+        end
+        seen = seen + #got
+        local t1, t2 = ts_of(got[1]), ts_of(got[#got])
+        if t1 and t2 and math.abs(t1 - ts) > window_ms and math.abs(t2 - ts) > window_ms then
+          far_run[side] = far_run[side] + #got
+        else
+          far_run[side] = 0
         end
         -- 256 entries in a row far from ts: this side has left the time.
         if far_run[side] >= 256 then
