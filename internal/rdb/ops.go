@@ -240,6 +240,10 @@ type PageResult struct {
 	AuditErr   string    // the audit record's error, if Redis refused it (the changes stand)
 }
 
+// maxPageTargets is the most targets one page.lua call is sent: the
+// script's budget bounds its work, this bounds its arguments.
+const maxPageTargets = 128
+
 // Page acts on targets (see lua/page.lua) in as many calls as the scripts'
 // budget needs: each call does what fits and says how far it got. Between
 // calls, the positions of the targets left are corrected for the older
@@ -256,13 +260,14 @@ func Page(ctx context.Context, c Client, k Keys, ts []PageTarget, shift, timeout
 	var out PageResult
 	var results []byte
 	for len(ts) > 0 {
-		args := make([]any, 0, 6+len(rec.Fields)+5*len(ts))
+		send := ts[:min(len(ts), maxPageTargets)]
+		args := make([]any, 0, 6+len(rec.Fields)+5*len(send))
 		args = append(args, shift.Milliseconds(), timeout.Milliseconds(), token, evict, max(rec.Limit, 0), len(rec.Fields))
 		for _, f := range rec.Fields {
 			args = append(args, f)
 		}
 		rec = Record{} // written once, by the first call
-		for _, t := range ts {
+		for _, t := range send {
 			args = append(args, string(t.Act), t.ID, t.Raw, t.Index, t.Len)
 		}
 		v, err := run(ctx, c, pageScript, keys, args...)
@@ -278,8 +283,8 @@ func Page(ctx context.Context, c Client, k Keys, ts []PageTarget, shift, timeout
 			out.AuditErr = s
 		}
 		got, _ := r[0].(string)
-		if len(got) == 0 || len(got) > len(ts) {
-			return out, fmt.Errorf("page script answered %d results for %d entries", len(got), len(ts))
+		if len(got) == 0 || len(got) > len(send) {
+			return out, fmt.Errorf("page script answered %d results for %d entries", len(got), len(send))
 		}
 		if len(results) == 0 {
 			now, _ := r[1].(int64)
