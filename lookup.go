@@ -18,6 +18,29 @@ import (
 // stretch per call, and only candidate entries travel to the client, which
 // checks each one's id.
 
+// maxSearching is how many lookups by id one Service sends to Redis at
+// once. Each such script is bounded (a few ms at most), but fifty callers
+// at once would queue fifty of them in Redis, and every other client of
+// Redis (a scraper's PING) would wait behind the queue: the queue waits in
+// this process instead. Redis runs one script at a time anyway, so this
+// costs no throughput.
+const maxSearching = 2
+
+// searching runs one lookup call when a slot is free (see maxSearching),
+// or returns ctx's error.
+func (s *Service) searching(ctx context.Context, call func() error) error {
+	if s.searchSlots == nil { // a Service not built by New
+		return call()
+	}
+	select {
+	case s.searchSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.searchSlots }()
+	return call()
+}
+
 // searchOverlap is how far back each search call starts from where the
 // last one stopped, so that entries popped at the head meanwhile do not
 // make it jump over the one it looks for.
@@ -33,7 +56,13 @@ func (s *Service) searchFor(ctx context.Context, ks rdb.Keys, id string, fn func
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		next, cands, err := rdb.Search(ctx, s.rdb, ks.List, start, needles)
+		var next int64
+		var cands []rdb.Candidate
+		err := s.searching(ctx, func() error {
+			var err error
+			next, cands, err = rdb.Search(ctx, s.rdb, ks.List, start, needles)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -149,7 +178,11 @@ func (s *Service) Get(ctx context.Context, kind Kind, id string) (Item, error) {
 	search := v7Time(id) < 0
 	if ts := v7Time(id); ts >= 0 {
 		var st rdb.Status
-		st, raw, err = rdb.Locate(ctx, s.rdb, ks, id, ts)
+		err = s.searching(ctx, func() error {
+			var err error
+			st, raw, err = rdb.Locate(ctx, s.rdb, ks, id, ts)
+			return err
+		})
 		found, search = st == rdb.OK, st == rdb.MissingForeign
 	}
 	if search && err == nil {

@@ -84,7 +84,13 @@ func (s *Service) remove(ctx context.Context, op, action string, kind Kind, id s
 	ks := kind.keys()
 	rec := s.record(ctx, auditRec{kind: kind, action: action, id: id, forced: cfg.force, result: "ok"})
 	if ts := v7Time(id); ts >= 0 {
-		st, v, aerr, err := rdb.Pop(ctx, s.rdb, ks, rdb.Target{ID: id, TS: ts}, s.shift(), cfg.force, rec)
+		var st rdb.Status
+		var v, aerr string
+		err := s.searching(ctx, func() error {
+			var err error
+			st, v, aerr, err = rdb.Pop(ctx, s.rdb, ks, rdb.Target{ID: id, TS: ts}, s.shift(), cfg.force, rec)
+			return err
+		})
 		s.auditFailed(ctx, rec, aerr)
 		if done, it, err := s.removed(op, kind, id, st, v, err); done {
 			return it, err

@@ -158,7 +158,14 @@ type claim struct {
 func (s *Service) claim(ctx context.Context, ks rdb.Keys, t rdb.Target) (claim, error) {
 	token := uuid.NewString()
 	sent := s.now()
-	st, e, other, err := rdb.Claim(ctx, s.rdb, ks, t, s.shift(), s.claimTimeout, token)
+	var st rdb.Status
+	var e rdb.ClaimedEntry
+	var other string
+	err := s.searching(ctx, func() error {
+		var err error
+		st, e, other, err = rdb.Claim(ctx, s.rdb, ks, t, s.shift(), s.claimTimeout, token)
+		return err
+	})
 	switch {
 	case err != nil:
 		return claim{}, err

@@ -39,6 +39,8 @@ type Service struct {
 	clockShift   func() time.Duration                       // added to Redis' clock for claims; tests set it
 	sleep        func(context.Context, time.Duration) error // the bulk pacer's wait; tests replace it
 
+	searchSlots chan struct{} // lookups by id under way (see maxSearching)
+
 	pushers sync.Map // Kind -> *pusher
 	policy  policyCache
 	janitorState
@@ -59,6 +61,7 @@ func New(rdb Redis, opts ...Option) *Service {
 		kinds:        []Kind{Scrape, Extraction},
 		now:          time.Now,
 		sleep:        sleepCtx,
+		searchSlots:  make(chan struct{}, maxSearching),
 	}
 	for _, o := range opts {
 		if o != nil {
