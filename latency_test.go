@@ -25,12 +25,12 @@ import (
 // about 300 bytes (then 2,500 of 64 KiB), a probe PINGs every 10 ms while
 // each operator action runs in turn. It asserts that every call finishes
 // with the right result (a retry whose jobs fail again ends, with one
-// Requeuer call per entry matched), and logs the figures: each action's
-// time, its worst call in SLOWLOG, PING p99 and max. The issue's bounds (no
-// call over 50 ms, PING max 100 ms on a busy 2-core machine) are not met
-// yet on this machine: see the closing note of the issue; set
-// DLQ_TEST_LATENCY_STRICT=1 to assert them. It runs with DLQ_TEST_LOAD=1
-// and DLQ_TEST_REDIS_ADDR (.ci/run sets both).
+// Requeuer call per entry matched), that no call of this test's keys shows
+// in SLOWLOG over 50 ms and that the probe never waited over 100 ms (bounds
+// that hold on a busy 2-core CI machine; quiet, the worst call is about
+// 5–7 ms and PING's max about 3–8 ms), and logs the figures: each action's
+// time, its worst call, PING p99 and max. It runs with DLQ_TEST_LOAD=1 and
+// DLQ_TEST_REDIS_ADDR (.ci/run sets both).
 func TestLoadLatencyBounded(t *testing.T) {
 	addr := os.Getenv(dlqtest.AddrEnv)
 	if os.Getenv("DLQ_TEST_LOAD") == "" || addr == "" {
@@ -125,9 +125,6 @@ func TestLoadLatencyBounded(t *testing.T) {
 			p99, pmax = pings[len(pings)*99/100], pings[len(pings)-1]
 		}
 		t.Logf("%-44s %8v  worst call %8v (%.40s)  PING p99 %v max %v", name, took.Round(time.Millisecond), worst, what, p99, pmax)
-		if os.Getenv("DLQ_TEST_LATENCY_STRICT") == "" {
-			return
-		}
 		if worst > 50*time.Millisecond {
 			t.Errorf("%s: a call took %v (%s); want none over 50 ms", name, worst, what)
 		}
