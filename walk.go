@@ -81,7 +81,10 @@ type snapshot struct {
 
 // snapNewest is how many of the newest entries a snapshot remembers. A walk
 // stops beyond them; if all of them are removed by others before the walk
-// gets there, the length at the start bounds it.
+// gets there, the length at the start plus snapSlack bounds it (entries
+// other programs RPUSH at the tail while the walk runs are shown too, and
+// must not end it early).
+const snapSlack = 1024
 const snapNewest = 16
 
 // takeSnapshot reads the list's length and its newest entries in one round
@@ -215,7 +218,7 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 				// push identical strings) is not.
 				d := start + int64(len(raws)-1-i)
 				newest := d+gone+snapNewest >= sn.length-snapNewest && sn.isNewest(raws[i])
-				if (atNewest && !newest) || shown >= sn.length {
+				if (atNewest && !newest) || shown >= sn.length+snapSlack {
 					end = true // pushed after the start
 					break
 				}
