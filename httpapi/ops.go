@@ -110,24 +110,23 @@ func (h *handler) op(w http.ResponseWriter, r *http.Request) {
 // cancelOp answers DELETE /dlq/{kind}/ops/{op}: 200 and the operation
 // (still running until its runner stops, within about a second).
 func (h *handler) cancelOp(w http.ResponseWriter, r *http.Request) {
-	kind, ok := h.kind(w, r)
-	if !ok || !onlyParams(w, r) {
-		return
-	}
-	if r, ok = h.withBodyReason(w, r, nil, false); !ok {
-		return
-	}
-	op, err := h.svc.Cancel(r.Context(), kind, r.PathValue("op"))
-	if err != nil {
-		h.failOp(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, op)
+	h.changeOp(w, r, http.StatusOK, func(r *http.Request, kind dlq.Kind, id string) (dlq.Op, error) {
+		return h.svc.Cancel(r.Context(), kind, id)
+	})
 }
 
 // resumeOp answers POST /dlq/{kind}/ops/{op}/resume: 202 and the
-// operation, now run by this process.
+// operation, now run by this process (its run outlives the request).
 func (h *handler) resumeOp(w http.ResponseWriter, r *http.Request) {
+	h.changeOp(w, r, http.StatusAccepted, func(r *http.Request, kind dlq.Kind, id string) (dlq.Op, error) {
+		return h.svc.Resume(context.WithoutCancel(r.Context()), kind, id)
+	})
+}
+
+// changeOp answers a change to one operation (cancel, resume): the kind,
+// no query parameters, the reason of a body if any, then change, whose
+// operation it answers with status.
+func (h *handler) changeOp(w http.ResponseWriter, r *http.Request, status int, change func(*http.Request, dlq.Kind, string) (dlq.Op, error)) {
 	kind, ok := h.kind(w, r)
 	if !ok || !onlyParams(w, r) {
 		return
@@ -135,10 +134,10 @@ func (h *handler) resumeOp(w http.ResponseWriter, r *http.Request) {
 	if r, ok = h.withBodyReason(w, r, nil, false); !ok {
 		return
 	}
-	op, err := h.svc.Resume(context.WithoutCancel(r.Context()), kind, r.PathValue("op"))
+	op, err := change(r, kind, r.PathValue("op"))
 	if err != nil {
 		h.failOp(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, op)
+	writeJSON(w, status, op)
 }
