@@ -44,7 +44,6 @@
 package dlq
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -100,25 +99,13 @@ func (k Kind) Validate() error {
 func (k Kind) keys() rdb.Keys { return rdb.KeysOf(k.Key()) }
 
 // Redis is the part of a go-redis client the service uses: scripts, a
-// pipeline for pushes and counters, and a few reads. *redis.Client,
-// *redis.ClusterClient, *redis.Ring and redis.UniversalClient all satisfy
-// it; so does a wrapper that embeds one of them, which is how tests inject
-// faults.
-type Redis interface {
-	redis.Scripter
-	LLen(ctx context.Context, key string) *redis.IntCmd
-	LRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
-	LIndex(ctx context.Context, key string, index int64) *redis.StringCmd
-	Get(ctx context.Context, key string) *redis.StringCmd
-	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
-	HLen(ctx context.Context, key string) *redis.IntCmd
-	HKeys(ctx context.Context, key string) *redis.StringSliceCmd
-	HDel(ctx context.Context, key string, fields ...string) *redis.IntCmd
-	Exists(ctx context.Context, keys ...string) *redis.IntCmd
-	Info(ctx context.Context, section ...string) *redis.StringCmd
-	Time(ctx context.Context) *redis.TimeCmd
-	Pipeline() redis.Pipeliner
-}
+// pipeline for pushes and counters, and a few reads (LLEN, LRANGE, HLEN,
+// the history hash's HGETALL, HKEYS and HDEL, EXISTS, INFO and TIME).
+// *redis.Client, *redis.ClusterClient, *redis.Ring and
+// redis.UniversalClient all satisfy it; so does a wrapper that embeds one
+// of them, which is how tests inject faults. It is defined once, beside
+// the commands that use it (internal/rdb), and named here.
+type Redis = rdb.Client
 
 var (
 	_ Redis = (*redis.Client)(nil)

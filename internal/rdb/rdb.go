@@ -18,14 +18,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Client is the part of a go-redis client dlq uses. The root package's
-// exported Redis interface has the same methods.
+// Client is the part of a go-redis client dlq uses; the root package
+// exports it as dlq.Redis. Each method is one that a function here sends.
 type Client interface {
 	redis.Scripter
 	LLen(ctx context.Context, key string) *redis.IntCmd
 	LRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
-	LIndex(ctx context.Context, key string, index int64) *redis.StringCmd
-	Get(ctx context.Context, key string) *redis.StringCmd
 	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
 	HLen(ctx context.Context, key string) *redis.IntCmd
 	HKeys(ctx context.Context, key string) *redis.StringSliceCmd
