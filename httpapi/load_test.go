@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -117,6 +118,9 @@ func TestLoadHeavyRequests(t *testing.T) {
 	// before the load and a second after.
 	time.Sleep(time.Second)
 	quietBefore, _ := mark()
+	// The peak resident memory is the process's: the tests that ran before
+	// this one in the same binary count in it unless it is reset here.
+	measured := resetPeakRSS(t)
 
 	requests := []struct{ method, path string }{
 		{"POST", "/dlq/scrape/retry?all=true&dry_run=true"}, {"GET", "/dlq/scrape/groups"}, {"GET", "/dlq/"},
@@ -170,7 +174,10 @@ func TestLoadHeavyRequests(t *testing.T) {
 			t.Errorf("request %d (%s): status %d in %v, %v", i, requests[i%len(requests)].path, r.status, r.took, r.err)
 		}
 	}
-	hwm := peakRSS(t)
+	hwm := int64(-1)
+	if measured {
+		hwm = peakRSS(t)
+	}
 	t.Logf("answers %v, slowest %v; LPUSH p99 %v over %d pushes (with no load: %v before, %v after); peak RSS %d MB",
 		counts, slowest, p99, pushes, quietBefore, quietAfter, hwm>>20)
 	if counts[200] == 0 {
@@ -190,12 +197,11 @@ func TestLoadHeavyRequests(t *testing.T) {
 	default:
 		t.Errorf("LPUSH p99 %v under load, want under 2 ms (with no load: %v)", p99, quiet)
 	}
-	// 200 MB before the merge of the bounded core, operations, audit and
-	// hosts per group; 257 MB seen once after it, not yet explained (see
-	// the closing note of the issue "Bounded…"): the bound is 300 MB until
-	// it is.
-	if hwm > 300<<20 {
-		t.Errorf("peak RSS %d MB, want under 300 MB", hwm>>20)
+	// Alone, the load peaks at 61-68 MB (100k entries of 300 bytes, 500
+	// clients, 4 heavy answers). 257 MB was seen when the whole package
+	// ran: the peak then counted the tests before this one.
+	if hwm > 150<<20 {
+		t.Errorf("peak RSS %d MB during the load, want under 150 MB", hwm>>20)
 	}
 }
 
@@ -253,11 +259,25 @@ func TestLoadProbe(t *testing.T) {
 	}
 }
 
+// resetPeakRSS collects the garbage of earlier tests, returns the memory
+// to the system and resets the process's peak resident memory (VmHWM) to
+// what it holds now, so that peakRSS measures from here. It reports false
+// where the kernel offers no reset (not Linux): the peak is then not
+// judged.
+func resetPeakRSS(t *testing.T) bool {
+	debug.FreeOSMemory()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		t.Logf("peak memory not measured: %v", err)
+		return false
+	}
+	return true
+}
+
 // peakRSS returns the process's peak resident memory (VmHWM), in bytes.
 func peakRSS(t *testing.T) int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
-		t.Skipf("no /proc/self/status: %v", err)
+		t.Fatalf("no /proc/self/status: %v", err)
 	}
 	defer f.Close()
 	s := bufio.NewScanner(f)
