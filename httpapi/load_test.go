@@ -32,7 +32,7 @@ const LoadEnv = "DLQ_TEST_LOAD"
 // TestLoadHeavyRequests sends 500 heavy requests at once to a handler
 // over a DLQ of 100,000 entries (issue #12, finding 6). Every request
 // answers (200, or 503 with Retry-After) within 5 s, the process's peak
-// memory stays under 200 MB, and another client's LPUSH keeps a p99
+// memory over the load stays under 150 MB, and another client's LPUSH keeps a p99
 // under 2 ms meanwhile. That client also measures its p99 for a second
 // before the load and a second after: when the machine alone (other
 // processes on its cores) gives it over 0.5 ms, a p99 over 2 ms under
