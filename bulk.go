@@ -119,7 +119,7 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, retr
 		match = cfg.match
 	}
 	ks := kind.keys()
-	pace := newPacer(s, cfg.rate)
+	pace := newPacer(cfg.rate)
 	var res BulkResult
 	sn, err := parseSnapshot(cfg.snapshot)
 	if cfg.snapshot == "" || err != nil {
@@ -316,13 +316,12 @@ func releases(ts []rdb.PageTarget, results string) []rdb.PageTarget {
 
 // pacer spaces requeues at a rate.
 type pacer struct {
-	s     *Service
 	every time.Duration
 	next  time.Time
 }
 
-func newPacer(s *Service, rate float64) *pacer {
-	p := &pacer{s: s}
+func newPacer(rate float64) *pacer {
+	p := &pacer{}
 	if rate > 0 && !math.IsInf(rate, 1) { // NaN is not > 0: no limit
 		// At most one requeue a day: a tiny rate must not overflow into
 		// no limit at all.
@@ -336,9 +335,9 @@ func (p *pacer) wait(ctx context.Context) error {
 	if p.every <= 0 {
 		return nil
 	}
-	now := p.s.now()
+	now := time.Now()
 	if p.next.After(now) {
-		if err := p.s.sleep(ctx, p.next.Sub(now)); err != nil {
+		if err := sleepCtx(ctx, p.next.Sub(now)); err != nil {
 			return err
 		}
 		now = p.next

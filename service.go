@@ -34,10 +34,9 @@ type Service struct {
 	janitorEvery time.Duration
 	claimTimeout time.Duration
 	requeuer     Requeuer
-	kinds        []Kind                                     // the seed kinds, then WithKinds'
-	now          func() time.Time                           // the clock; tests replace it
-	clockShift   func() time.Duration                       // added to Redis' clock for claims; tests set it
-	sleep        func(context.Context, time.Duration) error // the bulk pacer's wait; tests replace it
+	kinds        []Kind               // the seed kinds, then WithKinds'
+	now          func() time.Time     // the clock; tests replace it
+	clockShift   func() time.Duration // added to Redis' clock for claims; tests set it
 
 	searchSlots chan struct{} // lookups by id under way (see maxSearching)
 
@@ -60,7 +59,6 @@ func New(rdb Redis, opts ...Option) *Service {
 		claimTimeout: DefaultClaimTimeout,
 		kinds:        []Kind{Scrape, Extraction},
 		now:          time.Now,
-		sleep:        sleepCtx,
 		searchSlots:  make(chan struct{}, maxSearching),
 	}
 	for _, o := range opts {
