@@ -180,7 +180,7 @@ func (s *Service) deletePage(ctx context.Context, ks rdb.Keys, ts []rdb.PageTarg
 	for i := range ts {
 		ts[i].Act = rdb.ActDelete
 	}
-	pr, err := rdb.Page(ctx, s.rdb, ks, ts, s.shift(), s.claimTimeout, "", false, rdb.Record{})
+	pr, err := rdb.Page(ctx, s.rdb, ks, ts, s.claimTimeout, "", false, rdb.Record{})
 	removed := 0
 	for i := range len(pr.Results) {
 		if pr.Results[i] == rdb.Done {
@@ -236,8 +236,8 @@ func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []r
 		t.Act = rdb.ActClaim
 		claims[i] = t
 	}
-	sent := s.now()
-	pr, err := rdb.Page(ctx, s.rdb, ks, claims, s.shift(), s.claimTimeout, token, false, rdb.Record{})
+	sent := time.Now()
+	pr, err := rdb.Page(ctx, s.rdb, ks, claims, s.claimTimeout, token, false, rdb.Record{})
 	if err != nil {
 		s.endClaims(ctx, ks, token, releases(ts[:len(pr.Results)], pr.Results), rdb.Record{})
 		return 0, 0, err
@@ -268,7 +268,7 @@ func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []r
 				err = ctx.Err()
 			}
 		}
-		if err == nil && tried > 0 && ends.Sub(s.now()) < s.claimTimeout/2 {
+		if err == nil && tried > 0 && time.Until(ends) < s.claimTimeout/2 {
 			break // claims half spent: release the rest, claim them anew
 		}
 		tried++

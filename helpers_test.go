@@ -1,32 +1,26 @@
 package dlq
 
 import (
+	"context"
 	"fmt"
-
-	"github.com/redis/go-redis/v9"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
-// clock is a fake clock for a Service: ages and failed_at follow it, and
-// claims too (Redis' clock, by which claims are judged, is shifted by as
-// much as the clock was moved).
+// clock is a fake clock for a Service's own stamps: the failed_at of its
+// pushes, its history buckets and the pacing of its eviction logs. Claims
+// and ages are judged by Redis' clock: see passRedisClock.
 type clock struct {
-	mu    sync.Mutex
-	now   time.Time
-	moved time.Duration
-}
-
-func (c *clock) Shift() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.moved
+	mu  sync.Mutex
+	now time.Time
 }
 
 // use makes s follow the clock.
 func (c *clock) use(s *Service) {
-	s.now, s.clockShift = c.Now, c.Shift
+	s.now = c.Now
 }
 
 func (c *clock) Now() time.Time {
@@ -39,7 +33,6 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-	c.moved += d
 }
 
 // Set moves the clock to t.
@@ -53,6 +46,54 @@ func newClock(e *env) *clock {
 	c := &clock{now: time.Now().UTC()}
 	c.use(e.svc)
 	return c
+}
+
+// testClaimTimeout is a claim timeout for tests that outlive a claim (see
+// passRedisClock): a minute on miniredis, whose clock is moved, and a few
+// seconds on a real Redis, whose clock is waited for.
+func testClaimTimeout(e *env) time.Duration {
+	if e.Mini != nil {
+		return time.Minute
+	}
+	return 3 * time.Second
+}
+
+// passRedisClock makes the Redis server's clock, by which claims are
+// stamped and judged, pass until: miniredis' clock is set just past it (and
+// stands still from then on); a real server's is waited for.
+func passRedisClock(t *testing.T, e *env, until time.Time) {
+	t.Helper()
+	if e.Mini != nil {
+		if now, err := e.Client.Time(context.Background()).Result(); err != nil {
+			t.Fatal(err)
+		} else if !now.After(until) {
+			e.Mini.SetTime(until.Add(time.Millisecond))
+		}
+		return
+	}
+	if err := waitRedisClock(context.Background(), e.Client, until); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitRedisClock polls the Redis server's clock (TIME) until it is past
+// until: waiting for time to pass, on the clock that judges claims. It
+// gives up a minute after until by the local clock.
+func waitRedisClock(ctx context.Context, c redis.Cmdable, until time.Time) error {
+	limit := time.Now().Add(time.Until(until) + time.Minute)
+	for {
+		now, err := c.Time(ctx).Result()
+		if err != nil {
+			return err
+		}
+		if now.After(until) {
+			return nil
+		}
+		if time.Now().After(limit) {
+			return fmt.Errorf("the Redis server's clock (%v) did not pass %v", now, until)
+		}
+		time.Sleep(min(until.Sub(now), 100*time.Millisecond) + time.Millisecond) // time to pass
+	}
 }
 
 // requeued records the ids a Requeuer got, safely for concurrent calls.
@@ -76,9 +117,9 @@ func (r *requeued) list() []string {
 // withRequeuer rebuilds the env's service with a requeuer, keeping its
 // logger and clock.
 func withRequeuer(e *env, r Requeuer, opts ...Option) {
-	now, shift := e.svc.now, e.svc.clockShift
+	now := e.svc.now
 	e.svc = New(e.Client, append([]Option{WithLogger(e.svc.logger()), WithRequeuer(r)}, opts...)...)
-	e.svc.now, e.svc.clockShift = now, shift
+	e.svc.now = now
 }
 
 func unique(ids []string) bool {
