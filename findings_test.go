@@ -160,7 +160,8 @@ func TestBulkWalkMissesNothingUnderChurn(t *testing.T) {
 				gone := map[string]bool{} // targets removed by the churn
 				var mu sync.Mutex
 				page := 0
-				e.svc.afterRead = func() {
+				// The walk's Service: after each page it reads, the churn.
+				walker := New(afterPageReads(t, e.Client, e.kind.Key(), func() {
 					page++
 					switch churn {
 					case "pop read entries":
@@ -207,12 +208,11 @@ func TestBulkWalkMissesNothingUnderChurn(t *testing.T) {
 							}
 						}
 					}
-				}
-				res, err := e.svc.DeleteMatching(ctx, e.kind, Filter{ErrorContains: "target"})
+				}), WithLogger(e.svc.logger()))
+				res, err := walker.DeleteMatching(ctx, e.kind, Filter{ErrorContains: "target"})
 				if err != nil {
 					t.Fatal(err)
 				}
-				e.svc.afterRead = nil
 				left, err := e.svc.Count(ctx, e.kind, Filter{ErrorContains: "target"})
 				if err != nil || left != 0 {
 					t.Fatalf("%d targets left after the bulk delete (%v); result %+v", left, err, res)
@@ -560,10 +560,16 @@ func TestLegacyKeysMigrate(t *testing.T) {
 func TestRunSweepsNamedKinds(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		fillKind(t, e, 10, func(i int) string { return "x" })
-		logs := e.logs
-		s := New(e.Client, WithKinds(e.kind), WithMaxItems(4), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-		ctx, cancel := context.WithCancel(context.Background())
-		s.swept = cancel // one round, then stop
+		// Run until it logs the eviction of the named kind's oldest
+		// entries, then stop (or give up after a minute).
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		logger := slog.New(onLog{slog.NewTextHandler(e.logs, nil), func(r slog.Record) {
+			if r.Message == "dlq: evicted the oldest entries over the size cap" && logAttr(r, "kind") == string(e.kind) {
+				cancel()
+			}
+		}})
+		s := New(e.Client, WithKinds(e.kind), WithMaxItems(4), WithLogger(logger))
 		if err := s.Run(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -3,11 +3,14 @@ package dlq
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dlqkit/dlq/internal/dlqtest"
 )
 
 // clock is a fake clock for a Service's own stamps: the failed_at of its
@@ -96,6 +99,57 @@ func waitRedisClock(ctx context.Context, c redis.Cmdable, until time.Time) error
 	}
 }
 
+// afterPageReads returns a second client of c's Redis that calls fn after
+// each reply to an LRANGE of key counted from the tail (a negative start),
+// alone or in a pipeline: the page reads of a walk (walk.go), not the read
+// of the newest entries a snapshot takes. A Service built on it runs fn
+// where its walk has read a page and not yet acted on it, as another
+// process could. fn runs on the Service's goroutine and must not use the
+// returned client, which is closed when the test ends.
+func afterPageReads(t *testing.T, c redis.UniversalClient, key string, fn func()) redis.UniversalClient {
+	t.Helper()
+	hooked := redis.NewUniversalClient(optionsOf(c))
+	t.Cleanup(func() { _ = hooked.Close() })
+	hooked.AddHook(dlqtest.AfterReply(func(_ context.Context, cmd redis.Cmder) {
+		a := cmd.Args()
+		if cmd.Name() != "lrange" || cmd.Err() != nil || len(a) != 4 || a[1] != key {
+			return
+		}
+		if start, ok := a[2].(int64); ok && start < 0 {
+			fn()
+		}
+	}))
+	return hooked
+}
+
+// onLog is a slog.Handler that calls fn with each record, then hands it
+// on: a test sees what the code under test logs as it logs it.
+type onLog struct {
+	slog.Handler
+	fn func(slog.Record)
+}
+
+func (o onLog) Handle(ctx context.Context, r slog.Record) error {
+	o.fn(r)
+	return o.Handler.Handle(ctx, r)
+}
+
+func (o onLog) WithAttrs(as []slog.Attr) slog.Handler { return onLog{o.Handler.WithAttrs(as), o.fn} }
+func (o onLog) WithGroup(name string) slog.Handler    { return onLog{o.Handler.WithGroup(name), o.fn} }
+
+// logAttr returns the value of a record's attribute, or "".
+func logAttr(r slog.Record, key string) string {
+	var v string
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			v = a.Value.String()
+			return false
+		}
+		return true
+	})
+	return v
+}
+
 // requeued records the ids a Requeuer got, safely for concurrent calls.
 type requeued struct {
 	mu  sync.Mutex
@@ -147,12 +201,18 @@ func nowMicro() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // universalOptions returns options for a second client of the env's
 // backend.
-func universalOptions(e *env) *redis.UniversalOptions {
-	switch c := e.Client.(type) {
+func universalOptions(e *env) *redis.UniversalOptions { return optionsOf(e.Client) }
+
+// optionsOf returns options for a second client of c's Redis, with c's
+// timeouts (the miniredis backend's are long: see dlqtest.ForEach).
+func optionsOf(c redis.UniversalClient) *redis.UniversalOptions {
+	switch c := c.(type) {
 	case *redis.ClusterClient:
-		return &redis.UniversalOptions{Addrs: c.Options().Addrs, IsClusterMode: true}
+		o := c.Options()
+		return &redis.UniversalOptions{Addrs: o.Addrs, IsClusterMode: true, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout}
 	case *redis.Client:
-		return &redis.UniversalOptions{Addrs: []string{c.Options().Addr}, DB: c.Options().DB}
+		o := c.Options()
+		return &redis.UniversalOptions{Addrs: []string{o.Addr}, DB: o.DB, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout}
 	}
-	panic(fmt.Sprintf("unknown client %T", e.Client))
+	panic(fmt.Sprintf("unknown client %T", c))
 }

@@ -205,9 +205,6 @@ func (s *Service) Run(ctx context.Context) error {
 				s.logger().ErrorContext(ctx, "dlq: janitor sweep failed", "kind", string(k), "error", err)
 			}
 		}
-		if s.swept != nil {
-			s.swept()
-		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -230,7 +227,5 @@ func (s *Service) sweptKinds() []Kind {
 
 // janitorState is what the janitor remembers in a Service.
 type janitorState struct {
-	migrated  sync.Map // Kind -> true once MigrateLegacy ran
-	swept     func()   // called after each round of Run; for tests
-	afterRead func()   // called after each page a walk reads; for tests
+	migrated sync.Map // Kind -> true once MigrateLegacy ran
 }
