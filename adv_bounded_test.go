@@ -128,13 +128,12 @@ func TestAdvHeadBurstDuringDeleteMatchingLeavesEntries(t *testing.T) {
 			burst = append(burst, advEntry("", fmt.Sprint("new ", i), time.Now()))
 		}
 		var reads atomic.Int32
-		e.svc.afterRead = func() {
+		walker := New(afterPageReads(t, e.Client, key, func() {
 			if reads.Add(1) == 2 { // after the read of the newer half
 				e.Client.LPush(ctx, key, burst...)
 			}
-		}
-		defer func() { e.svc.afterRead = nil }()
-		res, err := e.svc.DeleteMatching(ctx, e.kind, Filter{ErrorContains: "old "})
+		}), WithLogger(e.svc.logger()))
+		res, err := walker.DeleteMatching(ctx, e.kind, Filter{ErrorContains: "old "})
 		left := 0
 		for _, r := range rawList(t, e, e.kind) {
 			if strings.Contains(r, `"old `) {
@@ -546,9 +545,9 @@ func TestAdvTwoDeleteMatchingUnderChurn(t *testing.T) {
 			e.Client.RPush(ctx, key, advEntry("", fmt.Sprint("new tail ", k), time.Now()))
 			removedByOther.Add(e.Client.LRem(ctx, key, 1, old[(int(k)*37)%len(old)]).Val())
 		}
-		a := New(e.Client, WithLogger(e.svc.logger()))
-		b := New(e.Client, WithLogger(e.svc.logger()))
-		a.afterRead, b.afterRead = hook, hook
+		hooked := afterPageReads(t, e.Client, key, hook)
+		a := New(hooked, WithLogger(e.svc.logger()))
+		b := New(hooked, WithLogger(e.svc.logger()))
 		f := Filter{ErrorContains: "old "}
 		var ra, rb BulkResult
 		var ea, eb error
@@ -604,13 +603,12 @@ func TestAdvBigEntries(t *testing.T) {
 			t.Errorf("Pop of a 64 KiB entry mid-list: %v", err)
 		}
 		var reads atomic.Int32
-		e.svc.afterRead = func() {
+		walker := New(afterPageReads(t, e.Client, key, func() {
 			if reads.Add(1) == 1000 {
 				panic("DeleteMatching of 120 entries of 64 KiB: 1,000 reads and still walking (the walk does not advance)")
 			}
-		}
-		res, err := e.svc.DeleteMatching(ctx, e.kind, Filter{ErrorContains: "drop "})
-		e.svc.afterRead = nil
+		}), WithLogger(e.svc.logger()))
+		res, err := walker.DeleteMatching(ctx, e.kind, Filter{ErrorContains: "drop "})
 		var drops, keeps int
 		for _, r := range rawList(t, e, e.kind) {
 			if strings.Contains(r, `"drop `) {

@@ -141,7 +141,7 @@ func TestAdvSlowlog(t *testing.T) {
 		measure(fmt.Sprintf("page.lua delete of a gone entry, hint %d", hint), func() {
 			gone := advLibEntry(advV7At(mid), mid, 7)
 			ts := []rdb.PageTarget{{Act: rdb.ActDelete, ID: "gone", Raw: gone, Index: hint}}
-			pr, err := rdb.Page(ctx, c, Scrape.keys(), ts, 0, time.Minute, "", false, rdb.Record{})
+			pr, err := rdb.Page(ctx, c, Scrape.keys(), ts, time.Minute, "", false, rdb.Record{})
 			if err != nil || pr.Results != "0" {
 				t.Errorf("Page = %+v, %v", pr, err)
 			}

@@ -363,7 +363,7 @@ func TestAdvRequeuerCtxNotBoundedByClaim(t *testing.T) {
 // and turns the limit off.
 func TestAdvTinyRateDisablesPacing(t *testing.T) {
 	for _, r := range []float64{1e-12, 1e-300} {
-		p := newPacer(&Service{now: time.Now}, r)
+		p := newPacer(r)
 		if p.every <= 0 {
 			t.Errorf("WithRate(%g): interval %v; a tiny rate must pace slowly, not not at all", r, p.every)
 		}

@@ -119,7 +119,7 @@ func (s *Service) bulk(ctx context.Context, op string, kind Kind, f Filter, retr
 		match = cfg.match
 	}
 	ks := kind.keys()
-	pace := newPacer(s, cfg.rate)
+	pace := newPacer(cfg.rate)
 	var res BulkResult
 	sn, err := parseSnapshot(cfg.snapshot)
 	if cfg.snapshot == "" || err != nil {
@@ -180,7 +180,7 @@ func (s *Service) deletePage(ctx context.Context, ks rdb.Keys, ts []rdb.PageTarg
 	for i := range ts {
 		ts[i].Act = rdb.ActDelete
 	}
-	pr, err := rdb.Page(ctx, s.rdb, ks, ts, s.shift(), s.claimTimeout, "", false, rdb.Record{})
+	pr, err := rdb.Page(ctx, s.rdb, ks, ts, s.claimTimeout, "", false, rdb.Record{})
 	removed := 0
 	for i := range len(pr.Results) {
 		if pr.Results[i] == rdb.Done {
@@ -236,8 +236,8 @@ func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []r
 		t.Act = rdb.ActClaim
 		claims[i] = t
 	}
-	sent := s.now()
-	pr, err := rdb.Page(ctx, s.rdb, ks, claims, s.shift(), s.claimTimeout, token, false, rdb.Record{})
+	sent := time.Now()
+	pr, err := rdb.Page(ctx, s.rdb, ks, claims, s.claimTimeout, token, false, rdb.Record{})
 	if err != nil {
 		s.endClaims(ctx, ks, token, releases(ts[:len(pr.Results)], pr.Results), rdb.Record{})
 		return 0, 0, err
@@ -268,7 +268,7 @@ func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []r
 				err = ctx.Err()
 			}
 		}
-		if err == nil && tried > 0 && ends.Sub(s.now()) < s.claimTimeout/2 {
+		if err == nil && tried > 0 && time.Until(ends) < s.claimTimeout/2 {
 			break // claims half spent: release the rest, claim them anew
 		}
 		tried++
@@ -316,13 +316,12 @@ func releases(ts []rdb.PageTarget, results string) []rdb.PageTarget {
 
 // pacer spaces requeues at a rate.
 type pacer struct {
-	s     *Service
 	every time.Duration
 	next  time.Time
 }
 
-func newPacer(s *Service, rate float64) *pacer {
-	p := &pacer{s: s}
+func newPacer(rate float64) *pacer {
+	p := &pacer{}
 	if rate > 0 && !math.IsInf(rate, 1) { // NaN is not > 0: no limit
 		// At most one requeue a day: a tiny rate must not overflow into
 		// no limit at all.
@@ -336,9 +335,9 @@ func (p *pacer) wait(ctx context.Context) error {
 	if p.every <= 0 {
 		return nil
 	}
-	now := p.s.now()
+	now := time.Now()
 	if p.next.After(now) {
-		if err := p.s.sleep(ctx, p.next.Sub(now)); err != nil {
+		if err := sleepCtx(ctx, p.next.Sub(now)); err != nil {
 			return err
 		}
 		now = p.next

@@ -43,7 +43,8 @@ func TestBulkActionsUnderChurn(t *testing.T) {
 			fillEntries(t, e, kind, n) // the targets: "failure <i>"
 
 			var requeued requeued
-			q := New(c, WithMaxItems(n), WithRequeuer(RequeueFunc(func(ctx context.Context, it Item) error {
+			var pages atomic.Int64 // pages the walk read
+			q := New(afterPageReads(t, c, kind.Key(), func() { pages.Add(1) }), WithMaxItems(n), WithRequeuer(RequeueFunc(func(ctx context.Context, it Item) error {
 				requeued.add(it.ID)
 				return nil
 			})))
@@ -129,8 +130,6 @@ func TestBulkActionsUnderChurn(t *testing.T) {
 				}
 				return true
 			})
-			var pages atomic.Int64
-			q.afterRead = func() { pages.Add(1) }
 			evictedBefore, _ := c.Get(ctx, kind.keys().Evicted).Int64()
 			f := Filter{ErrorContains: "failure"}
 			var res BulkResult
@@ -140,6 +139,7 @@ func TestBulkActionsUnderChurn(t *testing.T) {
 			} else {
 				res, err = q.RetryMatching(ctx, kind, f)
 			}
+			walked := pages.Load()
 			close(stop)
 			wg.Wait()
 			if err != nil {
@@ -154,7 +154,7 @@ func TestBulkActionsUnderChurn(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			t.Logf("%s: %+v; popped %d, LREMmed by the other program %d, evicted %d (any kind), left %d; the walk read %d pages",
-				action, res, len(popped), len(lremmed), evicted, left, pages.Load())
+				action, res, len(popped), len(lremmed), evicted, left, walked)
 			if left != 0 {
 				t.Errorf("%d targets left in the list: missed by the walk", left)
 			}

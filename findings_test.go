@@ -72,7 +72,7 @@ func mustList(t *testing.T, e *env) []Item {
 func TestCrashedRetryOfACustomKind(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
-		clk := newClock(e)
+		timeout := testClaimTimeout(e)
 		release := make(chan struct{})
 		defer close(release)
 		entered := make(chan struct{})
@@ -80,15 +80,14 @@ func TestCrashedRetryOfACustomKind(t *testing.T) {
 			close(entered)
 			<-release // the process "dies" here: the call never returns
 			return nil
-		}), WithClaimTimeout(time.Minute))
+		}), WithClaimTimeout(timeout))
 		it := push(t, e, e.kind, "render failed")
 		go func() { _, _ = e.svc.Retry(context.Background(), e.kind, it.ID) }()
 		<-entered
 
 		var got requeued
-		fresh := New(e.Client, WithKinds(e.kind), WithClaimTimeout(time.Minute),
+		fresh := New(e.Client, WithKinds(e.kind), WithClaimTimeout(timeout),
 			WithRequeuer(RequeueFunc(func(ctx context.Context, it Item) error { got.add(it.ID); return nil })))
-		clk.use(fresh)
 		if !contains(kindNames(fresh.Kinds()), string(e.kind)) {
 			t.Fatalf("Kinds() = %v, want %s among them", fresh.Kinds(), e.kind)
 		}
@@ -106,7 +105,7 @@ func TestCrashedRetryOfACustomKind(t *testing.T) {
 		if _, err := fresh.Pop(ctx, e.kind, it.ID); !errors.Is(err, ErrClaimed) {
 			t.Fatalf("Pop of a claimed entry: %v, want ErrClaimed", err)
 		}
-		clk.Add(time.Minute + time.Millisecond)
+		passRedisClock(t, e, items[0].ClaimedUntil)
 		// The janitor of the fresh process drops the dead claim.
 		res, err := fresh.Sweep(ctx, e.kind)
 		if err != nil || res.ExpiredClaims != 1 {
@@ -161,7 +160,8 @@ func TestBulkWalkMissesNothingUnderChurn(t *testing.T) {
 				gone := map[string]bool{} // targets removed by the churn
 				var mu sync.Mutex
 				page := 0
-				e.svc.afterRead = func() {
+				// The walk's Service: after each page it reads, the churn.
+				walker := New(afterPageReads(t, e.Client, e.kind.Key(), func() {
 					page++
 					switch churn {
 					case "pop read entries":
@@ -208,12 +208,11 @@ func TestBulkWalkMissesNothingUnderChurn(t *testing.T) {
 							}
 						}
 					}
-				}
-				res, err := e.svc.DeleteMatching(ctx, e.kind, Filter{ErrorContains: "target"})
+				}), WithLogger(e.svc.logger()))
+				res, err := walker.DeleteMatching(ctx, e.kind, Filter{ErrorContains: "target"})
 				if err != nil {
 					t.Fatal(err)
 				}
-				e.svc.afterRead = nil
 				left, err := e.svc.Count(ctx, e.kind, Filter{ErrorContains: "target"})
 				if err != nil || left != 0 {
 					t.Fatalf("%d targets left after the bulk delete (%v); result %+v", left, err, res)
@@ -233,10 +232,13 @@ func TestBulkWalkMissesNothingUnderChurn(t *testing.T) {
 // #4: each requeue of a bulk retry happens under a claim stamped for its
 // entry just before the call; an entry another retry claimed meanwhile is
 // skipped, never requeued twice.
+//
+// The slow call lasts until the batch's claims expire by Redis' clock, on
+// every backend (miniredis' clock is not moved here: the Service must see
+// the time its call took).
 func TestBulkRetryClaimsEachEntryBeforeItsCall(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
-		clk := newClock(e)
 		items := fillKind(t, e, 300, func(i int) string { return fmt.Sprint("f ", i) })
 		var got requeued
 		var rival *Service
@@ -244,23 +246,29 @@ func TestBulkRetryClaimsEachEntryBeforeItsCall(t *testing.T) {
 		withRequeuer(e, RequeueFunc(func(ctx context.Context, it Item) error {
 			got.add(it.ID)
 			c, err := e.Client.HGet(ctx, e.kind.keys().Claims, it.ID).Result()
-			if err != nil {
+			now, terr := e.Client.Time(ctx).Result()
+			d, _ := parseDeadline(c)
+			switch {
+			case err != nil:
 				t.Errorf("requeue of %s without a claim: %v", it.ID, err)
-			} else if d, _ := parseDeadline(c); !d.After(clk.Now()) {
-				t.Errorf("requeue of %s under an expired claim %q", it.ID, c)
+			case terr != nil:
+				t.Errorf("TIME: %v", terr)
+			case !d.After(now):
+				t.Errorf("requeue of %s under an expired claim %q (Redis' clock: %v)", it.ID, c, now)
 			}
 			if calls.Add(1) == 1 {
-				// A slow call: the claims of a whole batch would expire now.
-				clk.Add(2 * time.Minute)
+				// A slow call: the claims of the whole batch expire.
+				if err := waitRedisClock(context.Background(), e.Client, d); err != nil {
+					t.Error(err)
+				}
 				// Another operator retries the last entry meanwhile.
-				if _, err := rival.Retry(ctx, e.kind, items[299].ID); err != nil {
+				if _, err := rival.Retry(context.Background(), e.kind, items[299].ID); err != nil {
 					t.Errorf("rival retry: %v", err)
 				}
 			}
 			return nil
-		}), WithClaimTimeout(time.Minute))
+		}), WithClaimTimeout(2*time.Second))
 		rival = New(e.Client, WithRequeuer(RequeueFunc(func(ctx context.Context, it Item) error { got.add(it.ID); return nil })))
-		clk.use(rival)
 		res, err := e.svc.RetryMatching(ctx, e.kind, Filter{})
 		if err != nil {
 			t.Fatal(err)
@@ -290,6 +298,7 @@ func TestAgeEvictionPastAYoungTail(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		clk := newClock(e)
+		clk.Add(-2 * time.Hour)
 		fillKind(t, e, 500, func(i int) string { return fmt.Sprint("old ", i) })
 		clk.Add(2 * time.Hour)
 		young := fmt.Sprintf(`{"id":"young","source_id":"s","job_id":null,"error":"e","failed_at":"%s","retry_count":0,"dlq_type":"%s"}`,
@@ -551,10 +560,16 @@ func TestLegacyKeysMigrate(t *testing.T) {
 func TestRunSweepsNamedKinds(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		fillKind(t, e, 10, func(i int) string { return "x" })
-		logs := e.logs
-		s := New(e.Client, WithKinds(e.kind), WithMaxItems(4), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-		ctx, cancel := context.WithCancel(context.Background())
-		s.swept = cancel // one round, then stop
+		// Run until it logs the eviction of the named kind's oldest
+		// entries, then stop (or give up after a minute).
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		logger := slog.New(onLog{slog.NewTextHandler(e.logs, nil), func(r slog.Record) {
+			if r.Message == "dlq: evicted the oldest entries over the size cap" && logAttr(r, "kind") == string(e.kind) {
+				cancel()
+			}
+		}})
+		s := New(e.Client, WithKinds(e.kind), WithMaxItems(4), WithLogger(logger))
 		if err := s.Run(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -106,7 +106,7 @@ func (s *Service) evictOld(ctx context.Context, kind Kind, res *SweepResult) err
 	if err != nil {
 		return err
 	}
-	cutoff := now.Add(s.shift()).Add(-s.maxAge)
+	cutoff := now.Add(-s.maxAge)
 	var kept int64 // entries at the tail that stay
 	var read int64
 	size := int64(ageFirstPage)
@@ -136,7 +136,7 @@ func (s *Service) evictOld(ctx context.Context, kind Kind, res *SweepResult) err
 			size = agePage
 			continue
 		}
-		pr, err := rdb.Page(ctx, s.rdb, ks, old, s.shift(), s.claimTimeout, "", true, rdb.Record{})
+		pr, err := rdb.Page(ctx, s.rdb, ks, old, s.claimTimeout, "", true, rdb.Record{})
 		removed := int64(strings.Count(pr.Results, string(rdb.Done)))
 		res.EvictedByAge += removed
 		if err != nil {
@@ -162,7 +162,7 @@ func (s *Service) dropExpiredClaims(ctx context.Context, ks rdb.Keys, res *Sweep
 	if err != nil || n == 0 {
 		return err
 	}
-	claims, now, err := rdb.Claims(ctx, s.rdb, ks, s.shift())
+	claims, now, err := rdb.Claims(ctx, s.rdb, ks)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (s *Service) dropExpiredClaims(ctx context.Context, ks rdb.Keys, res *Sweep
 			expired = append(expired, id)
 		}
 	}
-	dropped, err := rdb.Expire(ctx, s.rdb, ks, expired, s.shift()) // judged again, atomically
+	dropped, err := rdb.Expire(ctx, s.rdb, ks, expired) // judged again, atomically
 	res.ExpiredClaims = dropped
 	return err
 }
@@ -205,9 +205,6 @@ func (s *Service) Run(ctx context.Context) error {
 				s.logger().ErrorContext(ctx, "dlq: janitor sweep failed", "kind", string(k), "error", err)
 			}
 		}
-		if s.swept != nil {
-			s.swept()
-		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -230,7 +227,5 @@ func (s *Service) sweptKinds() []Kind {
 
 // janitorState is what the janitor remembers in a Service.
 type janitorState struct {
-	migrated  sync.Map // Kind -> true once MigrateLegacy ran
-	swept     func()   // called after each round of Run; for tests
-	afterRead func()   // called after each page a walk reads; for tests
+	migrated sync.Map // Kind -> true once MigrateLegacy ran
 }

@@ -99,13 +99,18 @@ func TestMaxMemoryPolicyWarning(t *testing.T) {
 	if err != nil || info.MaxMemoryPolicy != "allkeys-lru" || len(info.Warnings) != 1 || !strings.Contains(info.Warnings[0], "allkeys-lru") {
 		t.Fatalf("Info = %+v, %v; want the policy and a warning", info, err)
 	}
+	// Three rounds, then stop: each round starts with the length of the
+	// first kind it sweeps, so the fourth's says the three are done.
 	rounds := 0
 	ctx, cancel := context.WithCancel(context.Background())
-	s.swept = func() {
-		if rounds++; rounds == 3 {
-			cancel()
+	defer cancel()
+	c.AddHook(dlqtest.AfterReply(func(_ context.Context, cmd redis.Cmder) {
+		if a := cmd.Args(); cmd.Name() == "llen" && len(a) == 2 && a[1] == Scrape.Key() {
+			if rounds++; rounds == 4 {
+				cancel()
+			}
 		}
-	}
+	}))
 	s.janitorEvery = 1 // as fast as it goes
 	if err := s.Run(ctx); err != nil {
 		t.Fatal(err)

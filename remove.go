@@ -88,7 +88,7 @@ func (s *Service) remove(ctx context.Context, op, action string, kind Kind, id s
 		var v, aerr string
 		err := s.searching(ctx, func() error {
 			var err error
-			st, v, aerr, err = rdb.Pop(ctx, s.rdb, ks, rdb.Target{ID: id, TS: ts}, s.shift(), cfg.force, rec)
+			st, v, aerr, err = rdb.Pop(ctx, s.rdb, ks, rdb.Target{ID: id, TS: ts}, cfg.force, rec)
 			return err
 		})
 		s.auditFailed(ctx, rec, aerr)
@@ -103,7 +103,7 @@ func (s *Service) remove(ctx context.Context, op, action string, kind Kind, id s
 	var it Item
 	var result error = errorf(ErrNotFound, "%s id %q", kind, id)
 	err := s.searchFor(ctx, ks, id, func(raw string, index int64) (bool, error) {
-		st, v, aerr, err := rdb.Pop(ctx, s.rdb, ks, rdb.Target{ID: id, TS: -1, Raw: raw, Index: index}, s.shift(), cfg.force, rec)
+		st, v, aerr, err := rdb.Pop(ctx, s.rdb, ks, rdb.Target{ID: id, TS: -1, Raw: raw, Index: index}, cfg.force, rec)
 		s.auditFailed(ctx, rec, aerr)
 		done, got, rerr := s.removed(op, kind, id, st, v, err)
 		if done {

@@ -157,13 +157,13 @@ type claim struct {
 // the Redis server's clock.
 func (s *Service) claim(ctx context.Context, ks rdb.Keys, t rdb.Target) (claim, error) {
 	token := uuid.NewString()
-	sent := s.now()
+	sent := time.Now()
 	var st rdb.Status
 	var e rdb.ClaimedEntry
 	var other string
 	err := s.searching(ctx, func() error {
 		var err error
-		st, e, other, err = rdb.Claim(ctx, s.rdb, ks, t, s.shift(), s.claimTimeout, token)
+		st, e, other, err = rdb.Claim(ctx, s.rdb, ks, t, s.claimTimeout, token)
 		return err
 	})
 	switch {
@@ -219,7 +219,7 @@ func (s *Service) endClaims(ctx context.Context, ks rdb.Keys, token string, ts [
 	defer cancel()
 	wait := 50 * time.Millisecond
 	for {
-		res, err := rdb.Page(bg, s.rdb, ks, ts, s.shift(), s.claimTimeout, token, false, rec)
+		res, err := rdb.Page(bg, s.rdb, ks, ts, s.claimTimeout, token, false, rec)
 		if len(res.Results) > 0 {
 			// The first call answered: it wrote the record.
 			s.auditFailed(ctx, rec, res.AuditErr)

@@ -34,10 +34,8 @@ type Service struct {
 	janitorEvery time.Duration
 	claimTimeout time.Duration
 	requeuer     Requeuer
-	kinds        []Kind                                     // the seed kinds, then WithKinds'
-	now          func() time.Time                           // the clock; tests replace it
-	clockShift   func() time.Duration                       // added to Redis' clock for claims; tests set it
-	sleep        func(context.Context, time.Duration) error // the bulk pacer's wait; tests replace it
+	kinds        []Kind           // the seed kinds, then WithKinds'
+	now          func() time.Time // stamps failed_at and history buckets, paces logs; tests replace it
 
 	searchSlots chan struct{} // lookups by id under way (see maxSearching)
 
@@ -60,7 +58,6 @@ func New(rdb Redis, opts ...Option) *Service {
 		claimTimeout: DefaultClaimTimeout,
 		kinds:        []Kind{Scrape, Extraction},
 		now:          time.Now,
-		sleep:        sleepCtx,
 		searchSlots:  make(chan struct{}, maxSearching),
 	}
 	for _, o := range opts {
@@ -82,15 +79,6 @@ func (s *Service) Kinds() []Kind {
 }
 
 func (s *Service) knows(k Kind) bool { return slices.Contains(s.kinds, k) }
-
-// shift is what tests add to the Redis server's clock, by which claims are
-// stamped and judged; 0 in use.
-func (s *Service) shift() time.Duration {
-	if s.clockShift == nil {
-		return 0
-	}
-	return s.clockShift()
-}
 
 func (s *Service) logger() *slog.Logger {
 	if s.log != nil {
@@ -172,7 +160,7 @@ func (s *Service) markClaims(ctx context.Context, ks rdb.Keys, items []Item) err
 	for i := range items {
 		ids[i] = items[i].ID
 	}
-	claims, now, err := rdb.ClaimsOf(ctx, s.rdb, ks, ids, s.shift())
+	claims, now, err := rdb.ClaimsOf(ctx, s.rdb, ks, ids)
 	if err != nil {
 		return err
 	}
@@ -322,7 +310,7 @@ func truncate(s string, n int) string {
 
 // liveClaims counts the claims that have not expired.
 func (s *Service) liveClaims(ctx context.Context, ks rdb.Keys) (int64, error) {
-	claims, now, err := rdb.Claims(ctx, s.rdb, ks, s.shift())
+	claims, now, err := rdb.Claims(ctx, s.rdb, ks)
 	if err != nil {
 		return 0, err
 	}

@@ -186,9 +186,6 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 		if err != nil {
 			return err
 		}
-		if s.afterRead != nil {
-			s.afterRead()
-		}
 		pg.saw(raws)
 		if len(raws) == 0 {
 			if start == 0 {

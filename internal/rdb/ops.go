@@ -110,8 +110,7 @@ func (t Target) hint() any {
 }
 
 // Claims are stamped and judged by the Redis server's clock (TIME), so that
-// processes whose clocks disagree agree on them. shift is added to it: a
-// hook for tests, 0 in use.
+// processes whose clocks disagree agree on them.
 
 // Record is an audit record a script writes with its change (XADD to the
 // kind's audit stream, MAXLEN ~ Limit); Limit 0 writes none.
@@ -134,12 +133,12 @@ func (r Record) args() []any {
 // the audit record's error, if Redis refused it (the removal stands); on
 // Claimed, the claim. A target that is not where its hint or its id's time
 // says is Missing: the search is bounded (see lua/lib.lua).
-func Pop(ctx context.Context, c Client, k Keys, t Target, shift time.Duration, force bool, rec Record) (st Status, raw, auditErr string, err error) {
+func Pop(ctx context.Context, c Client, k Keys, t Target, force bool, rec Record) (st Status, raw, auditErr string, err error) {
 	f := "0"
 	if force {
 		f = "1"
 	}
-	args := append([]any{t.ID, t.TS, shift.Milliseconds(), f, t.Raw, t.hint()}, rec.args()...)
+	args := append([]any{t.ID, t.TS, f, t.Raw, t.hint()}, rec.args()...)
 	v, err := run(ctx, c, popScript, []string{k.List, k.Claims, k.Audit}, args...)
 	if err != nil {
 		return "", "", "", err
@@ -163,9 +162,9 @@ type ClaimedEntry struct {
 // Claim marks the target as claimed by token for timeout, unless it has a
 // live claim. On OK it returns the entry; on Claimed, the claim that
 // stopped it; on OOM, Redis' refusal.
-func Claim(ctx context.Context, c Client, k Keys, t Target, shift, timeout time.Duration, token string) (Status, ClaimedEntry, string, error) {
+func Claim(ctx context.Context, c Client, k Keys, t Target, timeout time.Duration, token string) (Status, ClaimedEntry, string, error) {
 	v, err := run(ctx, c, claimScript, []string{k.List, k.Claims},
-		t.ID, t.TS, shift.Milliseconds(), timeout.Milliseconds(), token, t.Raw, t.hint())
+		t.ID, t.TS, timeout.Milliseconds(), token, t.Raw, t.hint())
 	if err != nil {
 		return "", ClaimedEntry{}, "", err
 	}
@@ -250,7 +249,7 @@ const maxPageTargets = 128
 // entries the calls removed. With countEvicted the removed entries are
 // added to the evicted counter. The first call writes rec with its
 // changes.
-func Page(ctx context.Context, c Client, k Keys, ts []PageTarget, shift, timeout time.Duration, token string, countEvicted bool, rec Record) (PageResult, error) {
+func Page(ctx context.Context, c Client, k Keys, ts []PageTarget, timeout time.Duration, token string, countEvicted bool, rec Record) (PageResult, error) {
 	keys := []string{k.List, k.Claims, k.Evicted, k.Audit}
 	evict := "0"
 	if countEvicted {
@@ -261,8 +260,8 @@ func Page(ctx context.Context, c Client, k Keys, ts []PageTarget, shift, timeout
 	var results []byte
 	for len(ts) > 0 {
 		send := ts[:min(len(ts), maxPageTargets)]
-		args := make([]any, 0, 6+len(rec.Fields)+5*len(send))
-		args = append(args, shift.Milliseconds(), timeout.Milliseconds(), token, evict, max(rec.Limit, 0), len(rec.Fields))
+		args := make([]any, 0, 5+len(rec.Fields)+5*len(send))
+		args = append(args, timeout.Milliseconds(), token, evict, max(rec.Limit, 0), len(rec.Fields))
 		for _, f := range rec.Fields {
 			args = append(args, f)
 		}
@@ -386,9 +385,9 @@ func RangeClaims(ctx context.Context, c Client, k Keys, start, stop int64) ([]st
 }
 
 // ClaimsOf returns the claims on the given ids (ids without one are left
-// out) and the Redis server's time plus shift, in one round trip: HMGET of
+// out) and the Redis server's time, in one round trip: HMGET of
 // those ids only, whatever the size of the claims hash.
-func ClaimsOf(ctx context.Context, c Client, k Keys, ids []string, shift time.Duration) (map[string]string, time.Time, error) {
+func ClaimsOf(ctx context.Context, c Client, k Keys, ids []string) (map[string]string, time.Time, error) {
 	out := map[string]string{}
 	if len(ids) == 0 {
 		return out, time.Time{}, nil
@@ -407,7 +406,7 @@ func ClaimsOf(ctx context.Context, c Client, k Keys, ids []string, shift time.Du
 			out[ids[i]] = s
 		}
 	}
-	return out, t.Val().Add(shift), nil
+	return out, t.Val(), nil
 }
 
 // LenRange reads a list's length and its entries start to stop (LRANGE
@@ -514,8 +513,8 @@ func isRedisError(err error) bool {
 }
 
 // Claims returns the claims hash (id -> "<deadline ms>:<token>") and the
-// Redis server's time (plus shift) to judge them by.
-func Claims(ctx context.Context, c Client, k Keys, shift time.Duration) (map[string]string, time.Time, error) {
+// Redis server's time to judge them by.
+func Claims(ctx context.Context, c Client, k Keys) (map[string]string, time.Time, error) {
 	var h *redis.MapStringStringCmd
 	var t *redis.TimeCmd
 	err := pipelined(ctx, c, func(p redis.Pipeliner) []redis.Cmder {
@@ -525,17 +524,16 @@ func Claims(ctx context.Context, c Client, k Keys, shift time.Duration) (map[str
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	return h.Val(), t.Val().Add(shift), nil
+	return h.Val(), t.Val(), nil
 }
 
 // Expire drops the claims on ids whose deadline has passed by the Redis
 // server's clock.
-func Expire(ctx context.Context, c Client, k Keys, ids []string, shift time.Duration) (int64, error) {
+func Expire(ctx context.Context, c Client, k Keys, ids []string) (int64, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	args := make([]any, 0, 1+len(ids))
-	args = append(args, shift.Milliseconds())
+	args := make([]any, 0, len(ids))
 	for _, id := range ids {
 		args = append(args, id)
 	}

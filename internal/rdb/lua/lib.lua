@@ -48,12 +48,12 @@ local function has_id(e, id)
     or string.sub(e, 1, 9 + #id) == '{"id": "' .. id .. '"')
 end
 
--- clock returns the Redis server's time in ms, plus shift ms (a hook for
--- tests; 0 in use). Claims are stamped and judged by this one clock, so
--- processes whose clocks disagree still agree on claims.
-local function clock(shift)
+-- clock returns the Redis server's time in ms. Claims are stamped and
+-- judged by this one clock, so processes whose clocks disagree still agree
+-- on claims.
+local function clock()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(shift)
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
 -- deadline_of reads the deadline (unix ms) of a claim "<deadline>:<token>",

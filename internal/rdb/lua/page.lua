@@ -7,14 +7,14 @@
 -- Redis is out of memory.
 -- KEYS[1] the list, KEYS[2] the claims hash, KEYS[3] the evicted counter,
 -- KEYS[4] the audit stream
--- ARGV[1] the clock's shift in ms (0; see clock in lib.lua), ARGV[2] the
--- claim timeout in ms, ARGV[3] a token (of the claims this call stamps,
--- and of those it ends), ARGV[4] "1" to add the removed entries to the
--- evicted counter (age evictions), ARGV[5] the audit stream's bound (0:
--- no record), ARGV[6] the number F of the audit record's fields and
--- values that follow, then those, then quintuples: action, id ("" for none), exact
--- entry, position, the list's length when the position was read (0 if not
--- known). Actions:
+-- ARGV[1] the claim timeout in ms (claims are stamped and judged by the
+-- Redis server's clock, see clock in lib.lua), ARGV[2] a token (of the
+-- claims this call stamps, and of those it ends), ARGV[3] "1" to add the
+-- removed entries to the evicted counter (age evictions), ARGV[4] the
+-- audit stream's bound (0: no record), ARGV[5] the number F of the audit
+-- record's fields and values that follow, then those, then quintuples:
+-- action, id ("" for none), exact entry, position, the list's length when
+-- the position was read (0 if not known). Actions:
 --   d  delete, unless a live claim holds it
 --   c  claim for the token, unless a live claim holds it
 --   a  acknowledge a retry: remove, and drop the claim if it is the token's
@@ -31,13 +31,13 @@
 --[[lib]]
 local n = redis.call('LLEN', KEYS[1])
 local has_claims = redis.call('EXISTS', KEYS[2]) == 1
-local now = clock(ARGV[1])
-local deadline = now + tonumber(ARGV[2])
-local token = ARGV[3]
+local now = clock()
+local deadline = now + tonumber(ARGV[1])
+local token = ARGV[2]
 local out, idx, raws, taken = {}, {}, {}, {}
 local work, far = 0, 0
 local bytes = 0
-local nf = tonumber(ARGV[6])
+local nf = tonumber(ARGV[5])
 
 -- The tail's stretch: when the targets named from the tail lie within
 -- 2,048 entries of it and those entries fit half the byte budget, one
@@ -46,7 +46,7 @@ local nf = tonumber(ARGV[6])
 local region -- entry -> its head indexes in the stretch
 do
   local reach, size, count = -1, 0, 0
-  for j = 7 + nf, #ARGV, 5 do
+  for j = 6 + nf, #ARGV, 5 do
     local p = tonumber(ARGV[j + 3])
     if ARGV[j] ~= 'r' and p < 0 then
       reach = math.max(reach, dist(p) + tail_slack)
@@ -87,7 +87,7 @@ local function find_target(e, p, n0)
   return i
 end
 
-for j = 7 + nf, #ARGV, 5 do
+for j = 6 + nf, #ARGV, 5 do
   local a, id, e, p, n0 = ARGV[j], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3]), tonumber(ARGV[j + 4])
   local cost = 1
   if a ~= 'r' and not (region and p < 0) then cost = exact_cost(p, n, n0) end
@@ -140,14 +140,14 @@ local sidx, sraws = {}, {}
 for j = 1, #order do sidx[j], sraws[j] = idx[order[j]], raws[order[j]] end
 local removed = drop(KEYS[1], sidx, sraws, n, token)
 local cerr = ''
-if ARGV[4] == '1' and removed > 0 then
+if ARGV[3] == '1' and removed > 0 then
   local r = redis.pcall('INCRBY', KEYS[3], removed)
   if type(r) == 'table' and r.err then cerr = r.err end
 end
 local aerr = ''
-local limit = tonumber(ARGV[5])
+local limit = tonumber(ARGV[4])
 if limit > 0 then
-  local r = redis.pcall('XADD', KEYS[4], 'MAXLEN', '~', limit, '*', unpack(ARGV, 7, 6 + nf))
+  local r = redis.pcall('XADD', KEYS[4], 'MAXLEN', '~', limit, '*', unpack(ARGV, 6, 5 + nf))
   if type(r) == 'table' and r.err then aerr = r.err end
 end
 return {table.concat(out), now, deadline, cerr, n, aerr}
