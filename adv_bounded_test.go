@@ -129,7 +129,7 @@ func TestAdvHeadBurstDuringDeleteMatchingLeavesEntries(t *testing.T) {
 		}
 		var reads atomic.Int32
 		e.svc.afterRead = func() {
-			if reads.Add(1) == 2 { // after the read of the newer half
+			if reads.Add(1) == 3 { // after the read of the newer half (the first read is the snapshot)
 				e.Client.LPush(ctx, key, burst...)
 			}
 		}

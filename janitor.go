@@ -232,5 +232,5 @@ func (s *Service) sweptKinds() []Kind {
 type janitorState struct {
 	migrated  sync.Map // Kind -> true once MigrateLegacy ran
 	swept     func()   // called after each round of Run; for tests
-	afterRead func()   // called after each page a walk reads; for tests
+	afterRead func()   // called after each page a reader reads; for tests
 }
