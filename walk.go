@@ -137,12 +137,16 @@ func (sn *snapshot) isNewest(raw string) bool {
 // the page may have jumped over some: the walk steps back toward the tail
 // until a page starts on shown ground. Identical stored strings (only
 // other programs write such, e.g. a retried LPUSH) are each shown when
-// they lie within one page of each other.
+// they lie within one page of each other, or when the walk gets to the
+// newer one from the newest entry it showed (a page beyond it holds only
+// entries new to the walk).
 func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]stored) (removed int, err error)) error {
 	seed := maphash.MakeSeed()
 	seen := map[uint64]int{} // copies shown of each stored string
-	var off int64            // entries at the tail that were shown and are still there (an estimate)
-	var shown, gone int64    // entries shown; of them, removed by fn
+	var front uint64         // the hash of the newest entry shown, if known
+	hasFront := false
+	var off int64         // entries at the tail that were shown and are still there (an estimate)
+	var shown, gone int64 // entries shown; of them, removed by fn
 	rd := s.newReader(key)
 	atNewest := false // the walk met one of the snapshot's newest entries
 	for {
@@ -172,11 +176,19 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 		}
 		page := make([]stored, 0, len(raws))
 		copies := map[uint64]int{} // copies met in this page so far
+		// Past the newest entry shown, every entry of the page is new to
+		// the walk, copies of strings shown included. (Not in a page read
+		// from the tail, where another program may have RPUSHed a copy of
+		// that entry.)
+		boundary := false
+		newest := false // the page's newest entry is shown now
 		end := false
 		for i := len(raws) - 1; i >= 0; i-- {
 			h := maphash.String(seed, raws[i])
 			copies[h]++
-			if copies[h] <= seen[h] {
+			if !boundary && copies[h] <= seen[h] {
+				boundary = start > 0 && hasFront && h == front && copies[h] == seen[h]
+				newest = false
 				continue // shown before
 			}
 			if sn != nil {
@@ -184,15 +196,16 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 				// copy of one deeper in the list (other programs may
 				// push identical strings) is not.
 				d := start + int64(len(raws)-1-i)
-				newest := d+gone+snapNewest >= sn.length-snapNewest && sn.isNewest(raws[i])
-				if (atNewest && !newest) || shown >= sn.length+snapSlack {
+				isNewest := d+gone+snapNewest >= sn.length-snapNewest && sn.isNewest(raws[i])
+				if (atNewest && !isNewest) || shown >= sn.length+snapSlack {
 					end = true // pushed after the start
 					break
 				}
-				atNewest = atNewest || newest
+				atNewest = atNewest || isNewest
 			}
-			seen[h] = copies[h]
+			seen[h]++
 			shown++
+			newest = true
 			page = append(page, stored{raw: raws[i], index: position(start+int64(len(raws)-1-i), n), n: n})
 		}
 		removed := 0
@@ -206,6 +219,11 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 			if e.removed {
 				seen[maphash.String(seed, e.raw)]--
 			}
+		}
+		if k := len(page); k > 0 && newest {
+			// Unknown when fn removed it.
+			hasFront = !page[k-1].removed
+			front = maphash.String(seed, page[k-1].raw)
 		}
 		off = start + int64(len(raws)-removed)
 		if end || int64(len(raws)) < size {
