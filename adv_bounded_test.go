@@ -129,7 +129,7 @@ func TestAdvHeadBurstDuringDeleteMatchingLeavesEntries(t *testing.T) {
 		}
 		var reads atomic.Int32
 		walker := New(afterPageReads(t, e.Client, key, func() {
-			if reads.Add(1) == 2 { // after the read of the newer half
+			if reads.Add(1) == 2 { // after the read of the newer half (the hook sees page reads only, not the snapshot)
 				e.Client.LPush(ctx, key, burst...)
 			}
 		}), WithLogger(e.svc.logger()))

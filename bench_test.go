@@ -636,7 +636,7 @@ func BenchmarkJanitorIdle(b *testing.B) {
 				p.HLen(ctx, ks.Claims)
 				p.HLen(ctx, ks.History)
 				if maxAge > 0 {
-					p.LRange(ctx, ks.List, -ageFirstPage, -1)
+					p.LRange(ctx, ks.List, -readFirstPage, -1)
 				}
 				_, err := p.Exec(ctx)
 				return err

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 )
 
 // export runs Export and returns what it handed on.
@@ -106,33 +104,36 @@ func TestExportFilter(t *testing.T) {
 
 // TestExportConcurrent changes the list while an export runs, at each end
 // and in the middle, and checks that it hands on the snapshot: each entry
-// present throughout exactly once, nothing pushed after the start.
+// present at the start exactly once, but those removed before Export read
+// them; nothing pushed after the start.
 func TestExportConcurrent(t *testing.T) {
-	// The change happens after the fifth read (16+32+64+128+256 entries),
-	// before the sixth.
+	// The change happens while the 496th entry is handed on: Export has
+	// read the entries up to read (at least 496) from the tail by then.
 	const n, at = 1500, 496
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name   string
-		change func(e *env, got []string) error
-		gone   func(snapshot []string) []string // snapshot entries not handed on
+		change func(e *env, got []string, read int) error
+		gone   func(snapshot []string, read int) []string // snapshot entries not handed on
 	}{
-		{"LPUSH at the head", func(e *env, _ []string) error {
+		{"LPUSH at the head", func(e *env, _ []string, _ int) error {
 			return e.Client.LPush(ctx, e.kind.Key(), "new 1", "new 2").Err()
 		}, nil},
-		{"RPUSH at the tail", func(e *env, _ []string) error {
+		{"RPUSH at the tail", func(e *env, _ []string, _ int) error {
 			return e.Client.RPush(ctx, e.kind.Key(), "tail 1", "tail 2", "tail 3").Err()
 		}, nil},
-		{"LTRIM of entries handed on", func(e *env, _ []string) error {
+		{"LTRIM of entries handed on", func(e *env, _ []string, _ int) error {
 			return e.Client.LTrim(ctx, e.kind.Key(), 0, -101).Err()
 		}, nil},
-		{"LTRIM of every entry handed on and more", func(e *env, _ []string) error {
-			return e.Client.LTrim(ctx, e.kind.Key(), 0, -(at + 51)).Err()
-		}, func(s []string) []string { return s[at : at+50] }},
-		{"LREM of the last entry handed on", func(e *env, got []string) error {
+		// Entries read but not handed on yet are handed on although they
+		// were removed: they were present at the start.
+		{"LTRIM of every entry read and more", func(e *env, _ []string, read int) error {
+			return e.Client.LTrim(ctx, e.kind.Key(), 0, -int64(read+51)).Err()
+		}, func(s []string, read int) []string { return s[read : read+50] }},
+		{"LREM of the last entry handed on", func(e *env, got []string, _ int) error {
 			return e.Client.LRem(ctx, e.kind.Key(), 1, got[len(got)-1]).Err()
 		}, nil},
-		{"LREM of the last 10 entries handed on", func(e *env, got []string) error {
+		{"LREM of the last 10 entries handed on", func(e *env, got []string, _ int) error {
 			for _, raw := range got[len(got)-10:] {
 				if err := e.Client.LRem(ctx, e.kind.Key(), 1, raw).Err(); err != nil {
 					return err
@@ -140,9 +141,9 @@ func TestExportConcurrent(t *testing.T) {
 			}
 			return nil
 		}, nil},
-		{"LREM of an entry not handed on", func(e *env, _ []string) error {
-			return e.Client.LRem(ctx, e.kind.Key(), 1, "entry 1000").Err()
-		}, func(s []string) []string { return s[1000:1001] }},
+		{"LREM of an entry not read", func(e *env, _ []string, read int) error {
+			return e.Client.LRem(ctx, e.kind.Key(), 1, fmt.Sprintf("entry %d", read+10)).Err()
+		}, func(s []string, read int) []string { return s[read+10 : read+11] }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run(t, func(t *testing.T, e *env) {
@@ -151,11 +152,17 @@ func TestExportConcurrent(t *testing.T) {
 					snapshot[i] = fmt.Sprintf("entry %d", i)
 				}
 				lpush(t, e, snapshot...)
+				s, h := hookedService(t, e)
 				var got []string
-				err := e.svc.Export(ctx, e.kind, Filter{}, func(raw string) error {
+				read := 0
+				err := s.Export(ctx, e.kind, Filter{}, func(raw string) error {
 					got = append(got, raw)
 					if len(got) == at {
-						return tc.change(e, got)
+						read = min(h.tailRead(), n)
+						if read+60 > n {
+							t.Fatalf("Export read %d entries of %d before handing on the %dth", read, n, at)
+						}
+						return tc.change(e, got, read)
 					}
 					return nil
 				})
@@ -164,38 +171,110 @@ func TestExportConcurrent(t *testing.T) {
 				}
 				want := snapshot
 				if tc.gone != nil {
-					gone := tc.gone(snapshot)
+					gone := tc.gone(snapshot, read)
 					want = slices.DeleteFunc(slices.Clone(snapshot), func(s string) bool { return slices.Contains(gone, s) })
 				}
 				if !slices.Equal(got, want) {
-					t.Fatalf("handed on %d entries (first %q, last %q), want %d", len(got), got[0], got[len(got)-1], len(want))
+					t.Fatalf("handed on %d entries (first %q, last %q), want %d (read %d when the list changed)", len(got), got[0], got[len(got)-1], len(want), read)
 				}
 			})
 		})
 	}
 }
 
-// rangeRecorder records the entries and bytes of each LRANGE answer.
-type rangeRecorder struct {
-	Redis
-	mu    sync.Mutex
-	pages [][2]int // entries, bytes
-}
-
-func (r *rangeRecorder) LRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd {
-	cmd := r.Redis.LRange(ctx, key, start, stop)
-	b := 0
-	for _, s := range cmd.Val() {
-		b += len(s)
-	}
-	r.mu.Lock()
-	r.pages = append(r.pages, [2]int{len(cmd.Val()), b})
-	r.mu.Unlock()
-	return cmd
+// TestExportSnapshotUnderChurn changes the list while an export runs:
+// others push at the head (a few at a time, and a burst of 2,000), RPUSH
+// at the tail and LREM entries handed on, read and not read. Every entry present at
+// the start and removed by no one is handed on exactly once, in order; no
+// entry pushed at the head after the start is handed on.
+func TestExportSnapshotUnderChurn(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		key := e.kind.Key()
+		const n = 3000
+		snapshot := make([]string, n)
+		index := map[string]int{}
+		for i := range snapshot {
+			snapshot[i] = fmt.Sprintf("entry %d", i)
+			index[snapshot[i]] = i
+		}
+		lpush(t, e, snapshot...)
+		removed := map[string]bool{}
+		changes := 0
+		var got []string
+		err := e.svc.Export(ctx, e.kind, Filter{}, func(raw string) error {
+			got = append(got, raw)
+			if len(got)%150 != 0 {
+				return nil
+			}
+			changes++
+			if err := e.Client.LPush(ctx, key, fmt.Sprintf("head %d.a", changes), fmt.Sprintf("head %d.b", changes)).Err(); err != nil {
+				return err
+			}
+			if changes == 5 {
+				burst := make([]string, 2000)
+				for i := range burst {
+					burst[i] = fmt.Sprintf("head burst %d", i)
+				}
+				lpush(t, e, burst...)
+			}
+			if err := e.Client.RPush(ctx, key, fmt.Sprintf("tail %d.a", changes), fmt.Sprintf("tail %d.b", changes)).Err(); err != nil {
+				return err
+			}
+			// LREM an entry handed on, one read and not handed on yet, and
+			// one not read (never one of the newest 16 of the start). The
+			// RPUSHes make up for most of them: the walk recognises the
+			// newest entries of the start by where they are, within 16
+			// entries (see walk).
+			i := index[raw]
+			for _, j := range []int{i - 3, i + 5, i + 400} {
+				if j < 0 || j >= n-16 || removed[snapshot[j]] {
+					continue
+				}
+				if k, err := e.Client.LRem(ctx, key, 1, snapshot[j]).Result(); err != nil || k != 1 {
+					return fmt.Errorf("LREM of %q: %d, %v", snapshot[j], k, err)
+				}
+				removed[snapshot[j]] = true
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if changes < 10 {
+			t.Fatalf("the list changed %d times during the export, want at least 10", changes)
+		}
+		seen := map[string]int{}
+		last := -1
+		for _, raw := range got {
+			seen[raw]++
+			switch {
+			case strings.HasPrefix(raw, "head "):
+				t.Errorf("handed on %q, pushed at the head after the start", raw)
+			case strings.HasPrefix(raw, "entry "):
+				if index[raw] <= last {
+					t.Errorf("handed on %q after entry %d: not oldest first", raw, last)
+				}
+				last = index[raw]
+			}
+			if seen[raw] > 1 {
+				t.Errorf("handed on %q %d times", raw, seen[raw])
+			}
+		}
+		missing := 0
+		for _, raw := range snapshot {
+			if !removed[raw] && seen[raw] != 1 {
+				missing++
+			}
+		}
+		if missing > 0 {
+			t.Errorf("%d entries present at the start and removed by no one were not handed on (handed on %d, removed %d)", missing, len(got), len(removed))
+		}
+	})
 }
 
 // TestExportPages checks the bounds of Export's reads: at most 512 entries
-// (and one re-read) and about 1 MB, with small and with 64 KiB entries.
+// and about 1 MB, with small and with 64 KiB entries.
 func TestExportPages(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		lpush(t, e, entries("small", 3000)...)
@@ -204,26 +283,30 @@ func TestExportPages(t *testing.T) {
 			big[i] = fmt.Sprintf("%d %s", i, strings.Repeat("x", 64<<10))
 		}
 		lpush(t, e, big...)
-		rec := &rangeRecorder{Redis: e.Client}
-		s := New(rec)
+		s, h := hookedService(t, e)
 		got := export(t, s, e.kind, Filter{}, nil)
 		if len(got) != 3100 {
 			t.Fatalf("handed on %d entries, want 3100", len(got))
 		}
-		// Every read holds at most 512 entries (and the one re-read) and
-		// about 1 MB, but the one where the 64 KiB entries start: its size
-		// was judged by the small entries before it.
-		over := 0
-		for _, p := range rec.pages {
-			if p[0] > exportMaxPage+1 {
-				t.Errorf("a read of %d entries", p[0])
+		// Every read holds at most 512 entries and about 1 MB, but the one
+		// where the 64 KiB entries start: its size was judged by the small
+		// entries before it.
+		over, total := 0, 0
+		reads := h.take()
+		for _, p := range reads {
+			total += p.entries
+			if p.entries > readPage {
+				t.Errorf("a read of %d entries", p.entries)
 			}
-			if p[1] > exportPageBytes+2*(64<<10+16) {
+			if p.bytes > readBytes+2*(64<<10+16) {
 				over++
 			}
 		}
+		if total < 3100 {
+			t.Errorf("%d entries read in %d LRANGEs, want at least the 3,100 handed on", total, len(reads))
+		}
 		if over > 1 {
-			t.Errorf("%d reads over 1 MB, want at most 1: %v", over, rec.pages)
+			t.Errorf("%d reads over 1 MB, want at most 1: %v", over, reads)
 		}
 	})
 }

@@ -63,9 +63,6 @@ type Page struct {
 	Next string `json:"next,omitempty"`
 }
 
-// scanPage is how many entries Find and RecentGroups read at a time.
-const scanPage = 512
-
 // maxFindScan bounds how many entries one Find call reads: a page of a
 // rare filter may come back short, with a Next to go on from.
 const maxFindScan = 10_000
@@ -115,10 +112,13 @@ func (s *Service) Find(ctx context.Context, kind Kind, q Query) (Page, error) {
 	page := Page{Items: []Item{}}
 	scanned := int64(0)
 	var dec entryDecoder
+	rd := s.newReader(ks.List)
 	for left > 0 && len(page.Items) < limit && scanned < maxFindScan {
-		// Negative indexes: pushes at the head during the walk do not
+		// The entries just older than the last one read, newest first,
+		// named from the tail: pushes at the head during the call do not
 		// shift what is read next.
-		raws, err := rdb.Range(ctx, s.rdb, ks.List, -left, min(-left+scanPage-1, -1))
+		k := min(rd.next(), left)
+		_, raws, err := rd.tail(ctx, left-k, k)
 		if err != nil {
 			return Page{}, opError("find", kind, err)
 		}

@@ -3,7 +3,6 @@ package dlq
 import (
 	"context"
 
-	"github.com/dlqkit/dlq/internal/rdb"
 	"sort"
 	"time"
 )
@@ -83,18 +82,20 @@ func (s *Service) groups(ctx context.Context, kind Kind, newest int) ([]Group, e
 // eachNewest calls fn with each of the newest n entries of a list, newest
 // first.
 func (s *Service) eachNewest(ctx context.Context, key string, n int, fn func(raw string)) error {
-	for off := int64(0); off < int64(n); off += scanPage {
-		stop := min(off+scanPage, int64(n)) - 1
-		raws, err := rdb.Range(ctx, s.rdb, key, off, stop)
+	rd := s.newReader(key)
+	for off := int64(0); off < int64(n); {
+		k := min(rd.next(), int64(n)-off)
+		_, raws, err := rd.head(ctx, off, k)
 		if err != nil {
 			return err
 		}
 		for _, raw := range raws {
 			fn(raw)
 		}
-		if int64(len(raws)) < stop-off+1 {
+		if int64(len(raws)) < k {
 			return nil
 		}
+		off += k
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,13 +18,11 @@ type SweepResult struct {
 	Restored      int64 // entries an earlier version of dlq had moved out of the list, put back
 }
 
-// Age eviction reads the tail in pages: a small first one, so that an idle
-// sweep reads little, then larger ones while old entries turn up.
-const (
-	ageFirstPage = 16
-	agePage      = 256
-	ageMaxRead   = 100_000
-)
+// ageMaxRead is the most entries age eviction reads in one sweep.
+const ageMaxRead = 100_000
+
+// errAgeDone ends age eviction's walk.
+var errAgeDone = errors.New("dlq: age eviction done")
 
 // Sweep enforces the size cap and the age limit on a kind, and drops
 // expired claims. Every removal takes the exact entry it judged, with
@@ -94,10 +91,11 @@ func (s *Service) sweep(ctx context.Context, kind Kind, res *SweepResult) error 
 }
 
 // evictOld removes entries older than the age limit from the tail end of
-// the list, where the oldest are. Young, malformed and claimed entries
-// there stay and are stepped over; the eviction stops at the first page
-// that has a young entry and no old one, or after reading ageMaxRead
-// entries in one sweep.
+// the list, where the oldest are, with a walk (small first page, so that
+// an idle sweep reads little). Young, malformed and claimed entries there
+// stay and are stepped over; the eviction stops at the first page that has
+// a young entry and no old one, or after reading ageMaxRead entries in one
+// sweep.
 func (s *Service) evictOld(ctx context.Context, kind Kind, res *SweepResult) error {
 	ks := kind.keys()
 	// Judged by Redis' clock, as claims are: processes whose clocks
@@ -107,52 +105,54 @@ func (s *Service) evictOld(ctx context.Context, kind Kind, res *SweepResult) err
 		return err
 	}
 	cutoff := now.Add(-s.maxAge)
-	var kept int64 // entries at the tail that stay
 	var read int64
-	size := int64(ageFirstPage)
-	for {
-		n, raws, err := rdb.LenRange(ctx, s.rdb, ks.List, -(kept + size), -(kept + 1))
-		if err != nil {
-			return err
-		}
+	err = s.walk(ctx, ks.List, nil, func(page []stored) (int, error) {
 		var old []rdb.PageTarget
+		var at []int // the page's index of each old entry
 		young := false
-		for i := len(raws) - 1; i >= 0; i-- {
-			it, err := decodeItem(raws[i])
+		for i, e := range page {
+			it, err := decodeItem(e.raw)
 			switch {
 			case err != nil:
 			case it.FailedAt.Before(cutoff):
-				old = append(old, rdb.PageTarget{Act: rdb.ActDelete, ID: it.ID, Raw: raws[i], Index: position(kept+int64(len(raws)-1-i), n), Len: n})
+				old = append(old, rdb.PageTarget{Act: rdb.ActDelete, ID: it.ID, Raw: e.raw, Index: e.index, Len: e.n})
+				at = append(at, i)
 			default:
 				young = true
 			}
 		}
-		read += int64(len(raws))
-		if len(old) == 0 && (young || len(raws) == 0 || read >= ageMaxRead) {
-			return nil
-		}
-		if len(old) == 0 { // a page of malformed entries: step over it
-			kept += int64(len(raws))
-			size = agePage
-			continue
+		read += int64(len(page))
+		if len(old) == 0 { // young entries, or a page of malformed ones to step over
+			if young || read >= ageMaxRead {
+				return 0, errAgeDone
+			}
+			return 0, nil
 		}
 		pr, err := rdb.Page(ctx, s.rdb, ks, old, s.claimTimeout, "", true, rdb.Record{})
-		removed := int64(strings.Count(pr.Results, string(rdb.Done)))
-		res.EvictedByAge += removed
+		removed := 0
+		for i := range len(pr.Results) {
+			if pr.Results[i] == rdb.Done {
+				removed++
+				page[at[i]].removed = true
+			}
+		}
+		res.EvictedByAge += int64(removed)
 		if err != nil {
-			return err
+			return removed, err
 		}
-		cerr := pr.CounterErr
-		if cerr != "" {
+		if pr.CounterErr != "" {
 			s.logger().ErrorContext(ctx, "dlq: evicted entries older than the age limit, but the evicted counter could not be written",
-				"kind", string(kind), "evicted", removed, "error", cerr)
+				"kind", string(kind), "evicted", removed, "error", pr.CounterErr)
 		}
-		kept += int64(len(raws)) - removed
-		if int64(len(raws)) < size {
-			return nil
+		if read >= ageMaxRead {
+			return removed, errAgeDone
 		}
-		size = agePage
+		return removed, nil
+	})
+	if errors.Is(err, errAgeDone) {
+		return nil
 	}
+	return err
 }
 
 // dropExpiredClaims drops the claims past their deadline: their retries

@@ -8,8 +8,6 @@ import (
 	"hash/maphash"
 	"strconv"
 	"strings"
-
-	"github.com/dlqkit/dlq/internal/rdb"
 )
 
 // stored is one entry a walk read: exactly as stored, and where it was
@@ -33,37 +31,9 @@ func position(d, n int64) int64 {
 	return -(d + 1)
 }
 
-// Pages of the reads: at most readPage entries and about readBytes bytes
-// a read, so that no read makes Redis build a large reply (2,500 entries of
-// 64 KiB are 160 MB). The first read of a walk is small; the next ones are
-// sized by the bytes the entries read so far took.
-const (
-	readPage      = 512
-	readFirstPage = 16
-	readBytes     = 1 << 20
-	walkOverlap   = 32
-)
-
-// pager sizes reads by the bytes of the entries seen so far.
-type pager struct {
-	entries, bytes int64
-}
-
-func (p *pager) saw(raws []string) {
-	for _, r := range raws {
-		p.bytes += int64(len(r))
-	}
-	p.entries += int64(len(raws))
-}
-
-// next is the number of entries the next read should ask for.
-func (p *pager) next() int64 {
-	if p.entries == 0 {
-		return readFirstPage
-	}
-	avg := max(p.bytes/p.entries, 1)
-	return max(min(readPage, readBytes/avg), 2)
-}
+// walkOverlap is the most entries a walk's page re-reads of the part
+// already read (at most half a page).
+const walkOverlap = 32
 
 // snapshot fixes what a bulk action acts on: the entries present when it
 // started. Entries join a list only at its ends: LPUSH (this library, the
@@ -85,12 +55,13 @@ type snapshot struct {
 // other programs RPUSH at the tail while the walk runs are shown too, and
 // must not end it early).
 const snapSlack = 1024
-const snapNewest = 16
+const snapNewest = readFirstPage // the snapshot is one first read
 
 // takeSnapshot reads the list's length and its newest entries in one round
-// trip.
+// trip: a reader's first read, which holds snapNewest (= readFirstPage)
+// entries.
 func (s *Service) takeSnapshot(ctx context.Context, key string) (*snapshot, error) {
-	n, raws, err := rdb.LenRange(ctx, s.rdb, key, 0, snapNewest-1)
+	n, raws, err := s.newReader(key).head(ctx, 0, snapNewest)
 	if err != nil {
 		return nil, err
 	}
@@ -166,27 +137,30 @@ func (sn *snapshot) isNewest(raw string) bool {
 // the page may have jumped over some: the walk steps back toward the tail
 // until a page starts on shown ground. Identical stored strings (only
 // other programs write such, e.g. a retried LPUSH) are each shown when
-// they lie within one page of each other.
+// they lie within one page of each other, or when the walk gets to the
+// newer one from the newest entry it showed (a page beyond it holds only
+// entries new to the walk).
 func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]stored) (removed int, err error)) error {
 	seed := maphash.MakeSeed()
 	seen := map[uint64]int{} // copies shown of each stored string
-	var off int64            // entries at the tail that were shown and are still there (an estimate)
-	var shown, gone int64    // entries shown; of them, removed by fn
-	var pg pager
+	var front uint64         // the hash of the newest entry shown, if known
+	hasFront := false
+	var off int64         // entries at the tail that were shown and are still there (an estimate)
+	var shown, gone int64 // entries shown; of them, removed by fn
+	rd := s.newReader(key)
 	atNewest := false // the walk met one of the snapshot's newest entries
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		size := pg.next()
-		// Pages overlap by less than half a page, so that each read gets
+		size := rd.next()
+		// Pages overlap by at most half a page, so that each read gets
 		// on by at least half a page.
 		start := max(off-min(walkOverlap, size/2), 0)
-		n, raws, err := rdb.LenRange(ctx, s.rdb, key, -(start + size), -(start + 1))
+		n, raws, err := rd.tail(ctx, start, size)
 		if err != nil {
 			return err
 		}
-		pg.saw(raws)
 		if len(raws) == 0 {
 			if start == 0 {
 				return nil
@@ -202,11 +176,19 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 		}
 		page := make([]stored, 0, len(raws))
 		copies := map[uint64]int{} // copies met in this page so far
+		// Past the newest entry shown, every entry of the page is new to
+		// the walk, copies of strings shown included. (Not in a page read
+		// from the tail, where another program may have RPUSHed a copy of
+		// that entry.)
+		boundary := false
+		newest := false // the page's newest entry is shown now
 		end := false
 		for i := len(raws) - 1; i >= 0; i-- {
 			h := maphash.String(seed, raws[i])
 			copies[h]++
-			if copies[h] <= seen[h] {
+			if !boundary && copies[h] <= seen[h] {
+				boundary = start > 0 && hasFront && h == front && copies[h] == seen[h]
+				newest = false
 				continue // shown before
 			}
 			if sn != nil {
@@ -214,15 +196,16 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 				// copy of one deeper in the list (other programs may
 				// push identical strings) is not.
 				d := start + int64(len(raws)-1-i)
-				newest := d+gone+snapNewest >= sn.length-snapNewest && sn.isNewest(raws[i])
-				if (atNewest && !newest) || shown >= sn.length+snapSlack {
+				isNewest := d+gone+snapNewest >= sn.length-snapNewest && sn.isNewest(raws[i])
+				if (atNewest && !isNewest) || shown >= sn.length+snapSlack {
 					end = true // pushed after the start
 					break
 				}
-				atNewest = atNewest || newest
+				atNewest = atNewest || isNewest
 			}
-			seen[h] = copies[h]
+			seen[h]++
 			shown++
+			newest = true
 			page = append(page, stored{raw: raws[i], index: position(start+int64(len(raws)-1-i), n), n: n})
 		}
 		removed := 0
@@ -236,6 +219,11 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 			if e.removed {
 				seen[maphash.String(seed, e.raw)]--
 			}
+		}
+		if k := len(page); k > 0 && newest {
+			// Unknown when fn removed it.
+			hasFront = !page[k-1].removed
+			front = maphash.String(seed, page[k-1].raw)
 		}
 		off = start + int64(len(raws)-removed)
 		if end || int64(len(raws)) < size {

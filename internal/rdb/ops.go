@@ -358,17 +358,6 @@ func Search(ctx context.Context, c Client, key string, start int64, needles []st
 	return next, cands, nil
 }
 
-// Range reads entries start to stop (LRANGE indexes) of a list.
-func Range(ctx context.Context, c Client, key string, start, stop int64) ([]string, error) {
-	var out []string
-	err := retry(ctx, func() error {
-		var err error
-		out, err = c.LRange(ctx, key, start, stop).Result()
-		return err
-	})
-	return out, err
-}
-
 // RangeClaims reads the list's entries start to stop (LRANGE indexes) and
 // the number of claims, in one round trip.
 func RangeClaims(ctx context.Context, c Client, k Keys, start, stop int64) ([]string, int64, error) {
