@@ -1,17 +1,13 @@
 package httpapi_test
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -72,23 +68,7 @@ func TestLoadLatencyDashboard(t *testing.T) {
 
 	// The probe runs in a process of its own, as Redis' other clients do:
 	// in this one it would wait for the 200 handlers' goroutines.
-	pinger := exec.Command(os.Args[0], "-test.run=^TestLoadPingProbe$")
-	pinger.Env = append(os.Environ(), pingProbeEnv+"="+c.Options().Addr)
-	stdin, err := pinger.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := pinger.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pinger.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = pinger.Process.Kill(); _ = pinger.Wait() }()
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() && lines.Text() != "probe ready" {
-	}
+	stopProbe := dlqtest.StartPingProbe(t, "TestLoadPingProbe", c.Options().Addr)
 
 	const clients = 200
 	paths := []string{"/dlq/", "/dlq/scrape/groups"}
@@ -134,21 +114,7 @@ func TestLoadLatencyDashboard(t *testing.T) {
 	close(begin)
 	reqs.Wait()
 	took := time.Since(t0)
-	_ = stdin.Close() // the probe reports and stops
-	var p99, pmax time.Duration
-	var pings int
-	var pingErr error
-	for lines.Scan() {
-		if _, err := fmt.Sscanf(lines.Text(), "probe p99 %d max %d pings %d", &p99, &pmax, &pings); err == nil {
-			break
-		}
-		if msg, ok := strings.CutPrefix(lines.Text(), "probe error "); ok {
-			pingErr = errors.New(msg)
-		}
-	}
-	if pings == 0 {
-		t.Fatal("the PING probe reported nothing")
-	}
+	pings := stopProbe()
 
 	counts := map[int]int{}
 	var slowest time.Duration
@@ -173,58 +139,19 @@ func TestLoadLatencyDashboard(t *testing.T) {
 			worst, what = l.Duration, strings.Join(l.Args[:min(len(l.Args), 4)], " ")
 		}
 	}
-	t.Logf("%d requests in %v (answers %v, slowest %v); worst call %v (%.40s); PING p99 %v max %v over %d",
-		clients, took.Round(time.Millisecond), counts, slowest.Round(time.Millisecond), worst, what, p99, pmax, pings)
-	if pingErr != nil {
-		t.Errorf("a PING failed: %v", pingErr)
+	t.Logf("%d requests in %v (answers %v, slowest %v); worst call %v (%.40s); %v",
+		clients, took.Round(time.Millisecond), counts, slowest.Round(time.Millisecond), worst, what, pings)
+	if pings.Err != nil {
+		t.Errorf("a PING failed: %v", pings.Err)
 	}
 	if worst > 50*time.Millisecond {
 		t.Errorf("a call took %v (%s); want none over 50 ms", worst, what)
 	}
-	if pmax > 100*time.Millisecond {
-		t.Errorf("a PING waited %v; want at most 100 ms", pmax)
+	if pings.Max > 100*time.Millisecond {
+		t.Errorf("a PING waited %v; want at most 100 ms", pings.Max)
 	}
 }
 
-const pingProbeEnv = "DLQ_LOAD_PING_PROBE"
-
-// TestLoadPingProbe is the other client of TestLoadLatencyDashboard, run
-// in a process of its own: it PINGs the server named by its environment
-// every 10 ms until its standard input closes, then prints the p99 and
-// the max of the PINGs' latency (and the first error, if any).
-func TestLoadPingProbe(t *testing.T) {
-	addr := os.Getenv(pingProbeEnv)
-	if addr == "" {
-		t.Skip("run by TestLoadLatencyDashboard")
-	}
-	ctx := context.Background()
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	if err := c.Ping(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _, _ = io.Copy(io.Discard, os.Stdin); close(done) }()
-	fmt.Println("probe ready")
-	var lat []time.Duration
-	tk := time.NewTicker(10 * time.Millisecond)
-	defer tk.Stop()
-	for {
-		select {
-		case <-done:
-			slices.Sort(lat)
-			var p99, pmax time.Duration
-			if len(lat) > 0 {
-				p99, pmax = lat[len(lat)*99/100], lat[len(lat)-1]
-			}
-			fmt.Printf("probe p99 %d max %d pings %d\n", p99, pmax, len(lat))
-			return
-		case <-tk.C:
-		}
-		t0 := time.Now()
-		if err := c.Ping(ctx).Err(); err != nil {
-			fmt.Printf("probe error %v\n", err)
-		}
-		lat = append(lat, time.Since(t0))
-	}
-}
+// TestLoadPingProbe is the PING probe of TestLoadLatencyDashboard, run in
+// a process of its own (dlqtest.StartPingProbe).
+func TestLoadPingProbe(t *testing.T) { dlqtest.RunPingProbe(t) }
