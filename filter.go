@@ -112,7 +112,7 @@ func (s *Service) Find(ctx context.Context, kind Kind, q Query) (Page, error) {
 	page := Page{Items: []Item{}}
 	scanned := int64(0)
 	var dec entryDecoder
-	rd := s.newReader(ks.List)
+	rd := s.newReader(ks.List).warm()
 	for left > 0 && len(page.Items) < limit && scanned < maxFindScan {
 		// The entries just older than the last one read, newest first,
 		// named from the tail: pushes at the head during the call do not

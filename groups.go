@@ -82,7 +82,7 @@ func (s *Service) groups(ctx context.Context, kind Kind, newest int) ([]Group, e
 // eachNewest calls fn with each of the newest n entries of a list, newest
 // first.
 func (s *Service) eachNewest(ctx context.Context, key string, n int, fn func(raw string)) error {
-	rd := s.newReader(key)
+	rd := s.newReader(key).warm()
 	for off := int64(0); off < int64(n); {
 		k := min(rd.next(), int64(n)-off)
 		_, raws, err := rd.head(ctx, off, k)

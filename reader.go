@@ -29,8 +29,23 @@ type reader struct {
 	size int64 // the most entries the next read asks for
 }
 
+// newReader returns a reader of the list at key, whose first read asks
+// for readFirstPage entries: a walk that will likely stop at once (an idle
+// sweep's look at the tail) reads little.
 func (s *Service) newReader(key string) *reader {
 	return &reader{s: s, key: key, size: readFirstPage}
+}
+
+// warm makes the first read ask for as many entries as the last read of
+// the list by this Service suggested: a List of small entries is one round
+// trip, and one of 64 KiB entries never asks for a hundred.
+func (r *reader) warm() *reader {
+	if r.s.readSizes != nil {
+		if v, ok := r.s.readSizes.Load(r.key); ok {
+			r.size = v.(int64)
+		}
+	}
+	return r
 }
 
 // next is the most entries the next read asks for.
@@ -43,6 +58,18 @@ func (r *reader) next() int64 { return r.size }
 func (r *reader) tail(ctx context.Context, d, want int64) (int64, []string, error) {
 	k := max(min(want, r.size), 1)
 	return r.read(ctx, -(d + k), -(d + 1))
+}
+
+// newest reads up to want of the newest entries (at most next), the
+// list's length and the number of claims, in one round trip: List's read.
+func (r *reader) newest(ctx context.Context, want int64, ks rdb.Keys) (n int64, raws []string, claims int64, err error) {
+	k := max(min(want, r.size), 1)
+	n, raws, claims, err = rdb.LenRangeClaims(ctx, r.s.rdb, ks, 0, k-1)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	r.sized(raws)
+	return n, raws, claims, nil
 }
 
 // head reads up to want entries (at most next) from head index i on, newest
@@ -74,4 +101,7 @@ func (r *reader) sized(raws []string) {
 	}
 	avg := max(b/int64(len(raws)), 1)
 	r.size = max(min(readPage, readBytes/avg), readMinPage)
+	if r.s.readSizes != nil {
+		r.s.readSizes.Store(r.key, r.size)
+	}
 }

@@ -2,7 +2,9 @@ package dlq
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"strings"
 	"sync"
 	"testing"
@@ -92,7 +94,7 @@ func hookedService(t *testing.T, e *env) (*Service, *lrangeHook) {
 }
 
 // TestBoundedReadsOf64KiBEntries checks that every read of Find,
-// RecentGroups and Export asks for about 1 MB at most (and no more than
+// RecentGroups, Export, Count and List asks for about 1 MB at most (and no more than
 // 512 entries) when the entries are 64 KiB each: 16 of them, not a page
 // of 512 (32 MB).
 func TestBoundedReadsOf64KiBEntries(t *testing.T) {
@@ -144,6 +146,10 @@ func TestBoundedReadsOf64KiBEntries(t *testing.T) {
 				return got, err
 			}, n},
 			{"Count", func() (int, error) { return s.Count(ctx, e.kind, Filter{}) }, n},
+			{"List", func() (int, error) {
+				items, err := s.List(ctx, e.kind, MaxLimit)
+				return len(items), err
+			}, n},
 		} {
 			h.take()
 			got, err := tc.call()
@@ -191,4 +197,63 @@ func TestReaderPageSizes(t *testing.T) {
 			t.Errorf("after entries of %d bytes, next read of %d entries, want %d", tc.size, got, tc.want)
 		}
 	}
+}
+
+// List reads the newest entries in byte-bounded pages: with 64 KiB entries
+// several reads, each about 1 MB; pages after the first are named from the
+// tail, so pushes at the head between them neither repeat an entry nor
+// shift the answer, which is the newest entries of the first read's
+// moment, newest first. With small entries, a Service that read the list
+// once lists 100 entries in one read.
+func TestListPagesUnderPushes(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		const n = 60
+		for i := range n {
+			push(t, e, e.kind, fmt.Sprintf("old %d %s", i, strings.Repeat("z", 64<<10)))
+		}
+		want := rawList(t, e, e.kind)[:50]
+		pushes := 0
+		pusher := New(e.Client, WithLogger(e.svc.logger()))
+		s := New(afterPageReads(t, e.Client, e.kind.Key(), func() {
+			pushes++
+			if _, err := pusher.Push(ctx, e.kind, uuid.New(), errors.New("pushed between List's pages")); err != nil {
+				t.Error(err)
+			}
+		}), WithLogger(e.svc.logger()))
+		items, err := s.List(ctx, e.kind, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pushes == 0 {
+			t.Fatal("List read its 50 entries of 64 KiB in one page")
+		}
+		if len(items) != len(want) {
+			t.Fatalf("List answered %d items, want %d", len(items), len(want))
+		}
+		for i, it := range items {
+			if w, _ := readID(want[i]); it.ID != w {
+				t.Fatalf("item %d is %s (%.20s), want %s: pushes at the head between pages (%d) shifted the answer", i, it.ID, it.Error, w, pushes)
+			}
+		}
+
+		if err := e.Client.Del(ctx, e.kind.keys().All()...).Err(); err != nil {
+			t.Fatal(err)
+		}
+		small := e.kind
+		for i := range 150 {
+			push(t, e, small, fmt.Sprint("small ", i))
+		}
+		s2, h := hookedService(t, e)
+		for round := range 2 {
+			h.take()
+			items, err := s2.List(ctx, small, 100)
+			if err != nil || len(items) != 100 {
+				t.Fatalf("List(small) = %d items, %v", len(items), err)
+			}
+			if reads := h.take(); round == 1 && len(reads) != 1 {
+				t.Errorf("the second List of 100 small entries sent %d LRANGEs, want 1", len(reads))
+			}
+		}
+	})
 }

@@ -38,6 +38,7 @@ type Service struct {
 	now          func() time.Time // stamps failed_at and history buckets, paces logs; tests replace it
 
 	searchSlots chan struct{} // lookups by id under way (see maxSearching)
+	readSizes   *sync.Map     // list key -> entries its last read suggested (reader.go)
 
 	pushers sync.Map // Kind -> *pusher
 	policy  policyCache
@@ -59,6 +60,7 @@ func New(rdb Redis, opts ...Option) *Service {
 		kinds:        []Kind{Scrape, Extraction},
 		now:          time.Now,
 		searchSlots:  make(chan struct{}, maxSearching),
+		readSizes:    new(sync.Map),
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -129,9 +131,26 @@ func (s *Service) List(ctx context.Context, kind Kind, limit int) ([]Item, error
 		return nil, err
 	}
 	ks := kind.keys()
-	raws, claims, err := rdb.RangeClaims(ctx, s.rdb, ks, 0, int64(n-1))
+	// The newest entries, a byte-bounded page at a time (reader.go): the
+	// first page with the list's length and the number of claims; the next
+	// ones named from the tail by that length, so that pushes at the head
+	// meanwhile neither repeat an entry nor shift the pages.
+	rd := s.newReader(ks.List).warm()
+	length, raws, claims, err := rd.newest(ctx, int64(n), ks)
 	if err != nil {
 		return nil, opError("list", kind, err)
+	}
+	for want := min(int64(n), length) - int64(len(raws)); want > 0; {
+		k := min(rd.next(), want)
+		_, more, err := rd.tail(ctx, length-int64(len(raws))-k, k)
+		if err != nil {
+			return nil, opError("list", kind, err)
+		}
+		raws = append(raws, more...)
+		want -= int64(len(more))
+		if int64(len(more)) < k {
+			break // removals made the list shorter
+		}
 	}
 	items := make([]Item, 0, len(raws))
 	for i, raw := range raws {

@@ -358,19 +358,19 @@ func Search(ctx context.Context, c Client, key string, start int64, needles []st
 	return next, cands, nil
 }
 
-// RangeClaims reads the list's entries start to stop (LRANGE indexes) and
-// the number of claims, in one round trip.
-func RangeClaims(ctx context.Context, c Client, k Keys, start, stop int64) ([]string, int64, error) {
+// LenRangeClaims reads the list's length, its entries start to stop
+// (LRANGE indexes) and the number of claims, in one round trip.
+func LenRangeClaims(ctx context.Context, c Client, k Keys, start, stop int64) (int64, []string, int64, error) {
+	var l, h *redis.IntCmd
 	var r *redis.StringSliceCmd
-	var h *redis.IntCmd
 	err := pipelined(ctx, c, func(p redis.Pipeliner) []redis.Cmder {
-		r, h = p.LRange(ctx, k.List, start, stop), p.HLen(ctx, k.Claims)
-		return []redis.Cmder{r, h}
+		l, r, h = p.LLen(ctx, k.List), p.LRange(ctx, k.List, start, stop), p.HLen(ctx, k.Claims)
+		return []redis.Cmder{l, r, h}
 	})
 	if err != nil {
-		return nil, 0, err
+		return 0, nil, 0, err
 	}
-	return r.Val(), h.Val(), nil
+	return l.Val(), r.Val(), h.Val(), nil
 }
 
 // ClaimsOf returns the claims on the given ids (ids without one are left
