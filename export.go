@@ -14,10 +14,12 @@ import "context"
 // before Export read it. An entry pushed at the head after the start (by
 // this library or any other program) is not handed on; one another
 // program RPUSHes at the tail meanwhile may be. The part present at the
-// start ends at its newest 16 entries, which Export recognises where they
-// were: if, before it gets there, others remove all of them, or about 16
-// more older entries than they RPUSH, Export may go on to newer entries,
-// up to the list's length at the start plus 1,024 entries in all.
+// start ends at its newest 16 entries, which Export recognises as a run of
+// their strings in their order, wherever others' removals have moved them:
+// only if, before it gets there, others remove all but three of them
+// (fewer than four distinct strings left) and about 16 more older entries
+// than they RPUSH, may Export go on to newer entries, up to the list's
+// length at the start plus 1,024 entries in all.
 // Identical stored strings (only other programs write such) are each
 // handed on; but when others remove the last entry Export handed on, or
 // RPUSH, a copy of a string handed on a page or more before may be left

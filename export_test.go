@@ -222,10 +222,8 @@ func TestExportSnapshotUnderChurn(t *testing.T) {
 				return err
 			}
 			// LREM an entry handed on, one read and not handed on yet, and
-			// one not read (never one of the newest 16 of the start). The
-			// RPUSHes make up for most of them: the walk recognises the
-			// newest entries of the start by where they are, within 16
-			// entries (see walk).
+			// one not read (never one of the newest 16 of the start: see
+			// TestSnapshotEndWithCopiesAndRemovals for those).
 			i := index[raw]
 			for _, j := range []int{i - 3, i + 5, i + 400} {
 				if j < 0 || j >= n-16 || removed[snapshot[j]] {

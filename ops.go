@@ -92,7 +92,7 @@ type Op struct {
 	Owner     string    `json:"owner"`   // the process running it: host:pid:token
 	Resumed   int       `json:"resumed"` // how many times it was resumed
 
-	snapshot string // what it acts on: the entries present when it started (see walk.go)
+	snapshot string // what it acts on: the entries present when it started (see snapshot.go)
 	Error    string `json:"error,omitempty"`
 }
 

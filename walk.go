@@ -2,12 +2,7 @@ package dlq
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
-	"fmt"
 	"hash/maphash"
-	"strconv"
-	"strings"
 )
 
 // stored is one entry a walk read: exactly as stored, and where it was
@@ -35,98 +30,17 @@ func position(d, n int64) int64 {
 // already read (at most half a page).
 const walkOverlap = 32
 
-// snapshot fixes what a bulk action acts on: the entries present when it
-// started. Entries join a list only at its ends: LPUSH (this library, the
-// Python service, a Requeuer's jobs failing again) at the head, beyond the
-// newest entries present at the start, and RPUSH at the tail, where a walk
-// has been already. So a walk from the tail stops at the first entry it
-// has not shown that lies beyond the newest entries of the start, which it
-// recognises by their hashes; and it never shows more entries than the
-// list held at the start.
-type snapshot struct {
-	length int64            // entries at the start
-	newest map[[20]byte]int // hashes of the newest entries at the start -> copies
-	sizes  map[int]struct{} // their lengths: only entries of these lengths are hashed
-}
-
-// snapNewest is how many of the newest entries a snapshot remembers. A walk
-// stops beyond them; if all of them are removed by others before the walk
-// gets there, the length at the start plus snapSlack bounds it (entries
-// other programs RPUSH at the tail while the walk runs are shown too, and
-// must not end it early).
-const snapSlack = 1024
-const snapNewest = readFirstPage // the snapshot is one first read
-
-// takeSnapshot reads the list's length and its newest entries in one round
-// trip: a reader's first read, which holds snapNewest (= readFirstPage)
-// entries.
-func (s *Service) takeSnapshot(ctx context.Context, key string) (*snapshot, error) {
-	n, raws, err := s.newReader(key).head(ctx, 0, snapNewest)
-	if err != nil {
-		return nil, err
-	}
-	sn := &snapshot{length: n, newest: map[[20]byte]int{}, sizes: map[int]struct{}{}}
-	for _, r := range raws {
-		sn.newest[sha1.Sum([]byte(r))]++
-		sn.sizes[len(r)] = struct{}{}
-	}
-	return sn, nil
-}
-
-// String encodes the snapshot, for an operation to keep in Redis:
-// "<length>" then ":<sha1 hex>" per newest entry.
-func (sn *snapshot) String() string {
-	var b strings.Builder
-	b.WriteString(strconv.FormatInt(sn.length, 10))
-	for h, n := range sn.newest {
-		for range n {
-			b.WriteByte(':')
-			b.WriteString(hex.EncodeToString(h[:]))
-		}
-	}
-	return b.String()
-}
-
-// parseSnapshot reads what String wrote; "" is no snapshot (nil).
-func parseSnapshot(s string) (*snapshot, error) {
-	if s == "" {
-		return nil, nil
-	}
-	parts := strings.Split(s, ":")
-	n, err := strconv.ParseInt(parts[0], 10, 64)
-	if err != nil || n < 0 || len(parts) > snapNewest+1 {
-		return nil, fmt.Errorf("snapshot %.40q does not parse", s)
-	}
-	sn := &snapshot{length: n, newest: map[[20]byte]int{}, sizes: map[int]struct{}{}}
-	for _, p := range parts[1:] {
-		var h [20]byte
-		if b, err := hex.DecodeString(p); err != nil || len(b) != len(h) {
-			return nil, fmt.Errorf("snapshot %.40q does not parse", s)
-		} else {
-			copy(h[:], b)
-		}
-		sn.newest[h]++
-	}
-	sn.sizes = nil // lengths are not kept: every entry is hashed
-	return sn, nil
-}
-
-// isNewest reports whether raw is one of the snapshot's newest entries.
-func (sn *snapshot) isNewest(raw string) bool {
-	if sn.sizes != nil {
-		if _, ok := sn.sizes[len(raw)]; !ok {
-			return false
-		}
-	}
-	return sn.newest[sha1.Sum([]byte(raw))] > 0
-}
-
 // walk calls fn with the entries of a list from the oldest to the newest,
 // a page at a time, each entry once. fn returns how many of the entries it
 // was given it removed. The walk does not skip: every entry that is in the
 // list from the walk's start to its end is shown, whatever others push,
 // pop, trim or remove meanwhile, at either end or in the middle. With a
-// snapshot, it shows only entries present at the snapshot (see snapshot).
+// snapshot, it shows only entries present at the snapshot (see snapshot
+// and snapEnd): it ends at the first entry beyond the start's newest ones,
+// unless the same read shows the run of them going on after that entry
+// (then the entry lies below the rest of the run: RPUSHed at the tail and
+// read again from the tail, after the walk's own removals emptied the part
+// it had shown); it shows nothing when the list was empty at the start.
 //
 // How: the walk reads pages from the tail that overlap the part already
 // read, and remembers (a hash of) every entry shown. Entries only ever join
@@ -148,7 +62,13 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 	var off int64         // entries at the tail that were shown and are still there (an estimate)
 	var shown, gone int64 // entries shown; of them, removed by fn
 	rd := s.newReader(key)
-	atNewest := false // the walk met one of the snapshot's newest entries
+	var se *snapEnd
+	if sn != nil {
+		if sn.length == 0 {
+			return nil // nothing was there at the start
+		}
+		se = newSnapEnd(sn)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -183,6 +103,7 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 		boundary := false
 		newest := false // the page's newest entry is shown now
 		end := false
+		below := len(raws) // entries older than this index lie below the rest of the run
 		for i := len(raws) - 1; i >= 0; i-- {
 			h := maphash.String(seed, raws[i])
 			copies[h]++
@@ -192,16 +113,20 @@ func (s *Service) walk(ctx context.Context, key string, sn *snapshot, fn func([]
 				continue // shown before
 			}
 			if sn != nil {
-				// One of the start's newest entries, where they were: a
-				// copy of one deeper in the list (other programs may
-				// push identical strings) is not.
-				d := start + int64(len(raws)-1-i)
-				isNewest := d+gone+snapNewest >= sn.length-snapNewest && sn.isNewest(raws[i])
-				if (atNewest && !isNewest) || shown >= sn.length+snapSlack {
-					end = true // pushed after the start
+				if shown >= sn.length+snapSlack {
+					end = true
 					break
 				}
-				atNewest = atNewest || isNewest
+				// Beyond the start's newest entries: pushed after the
+				// start, unless the run of them goes on later in this
+				// read (the entry was RPUSHed at the tail, and the read
+				// is from the tail again).
+				if i <= below && se.at(raws[i], start+int64(len(raws)-1-i), gone) {
+					if below = se.goesOn(raws[:i]); below < 0 {
+						end = true
+						break
+					}
+				}
 			}
 			seen[h]++
 			shown++
