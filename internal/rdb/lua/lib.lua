@@ -207,9 +207,16 @@ local function locate(key, id, ts, n)
   if n == 0 then return nil end
   local bytes = 0
   local foreign = false
+  -- big is the largest entry read so far: every read is sized by it, not
+  -- by the head's (small entries at the head say nothing of a band of
+  -- 64 KiB ones further on).
+  local big = 1
   local function get(i)
     local e = redis.call('LINDEX', key, i)
-    if e then bytes = bytes + #e end
+    if e then
+      bytes = bytes + #e
+      big = math.max(big, #e)
+    end
     return e
   end
   local head = get(0)
@@ -222,12 +229,13 @@ local function locate(key, id, ts, n)
   -- on (as many as fit 64 KB, at most 8), so that a few entries of a
   -- process whose clock is off, or of another program (no time), do not
   -- send the search astray; nil if none of them carries a time.
-  local width = math.max(1, math.min(8, math.floor(65536 / math.max(1, #head))))
   local function time_at(i)
+    local width = math.max(1, math.min(8, math.floor(65536 / big)))
     local got = redis.call('LRANGE', key, i, i + width - 1)
     local ts_ = {}
     for j = 1, #got do
       bytes = bytes + #got[j]
+      big = math.max(big, #got[j])
       local t = ts_of(got[j])
       if t then ts_[#ts_ + 1] = t else foreign = true end
     end
@@ -251,17 +259,20 @@ local function locate(key, id, ts, n)
   local far_run = {0, 0} -- entries met in a row, on each side, whose time is far from ts
   local seen = 0
   -- Chunks of up to 32 entries, fewer when entries are big (one chunk
-  -- copies about 128 KB at most); the window gets what the search left
+  -- copies about 128 KB at most, at the size of the largest entry read
+  -- so far); the window gets what the search left
   -- of the bytes, and at least 256 KB. Each entry is searched for the
   -- quoted id in C (string.find, no copy); only a chunk's first and last
   -- entries have their times read.
   local quoted = '"' .. id .. '"'
-  local chunk = math.max(1, math.min(32, math.floor(131072 / math.max(1, #head))))
   local limit = math.max(bytes + 262144, max_bytes)
   while (up_open or down_open) and seen < window_entries and bytes < limit do
     for side = 1, 2 do
       local a, b
-      if side == 1 and down_open then
+      local chunk = math.max(1, math.min(32, math.floor(131072 / big)))
+      if bytes >= limit then
+        break
+      elseif side == 1 and down_open then
         a, b = down, math.min(down + chunk - 1, n - 1)
         down = b + 1
         if a > b then down_open = false end
@@ -275,6 +286,7 @@ local function locate(key, id, ts, n)
         for j = 1, #got do
           local e = got[j]
           bytes = bytes + #e
+          big = math.max(big, #e)
           if string.find(e, quoted, 1, true) and has_id(e, id) then return e, position(a + j - 1, n) end
           if not foreign and not timed(e) then foreign = true end
         end
