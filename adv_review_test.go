@@ -230,3 +230,55 @@ func TestAdvReviewLocateReadsSizedByHead(t *testing.T) {
 }
 
 var _ = time.Second
+
+// rvFull returns a Service on a redis-server of the test's own, filled
+// with pushes until Redis refused one for memory (maxmemory 20 MB,
+// noeviction).
+func rvFull(t *testing.T, opts ...Option) (*Service, *redis.Client) {
+	t.Helper()
+	c := dlqtest.OwnRedis(t, nil)
+	ctx := context.Background()
+	if err := c.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigSet(ctx, "maxmemory", "20mb").Err(); err != nil {
+		t.Fatal(err)
+	}
+	s := New(c, append([]Option{WithMaxItems(0)}, opts...)...)
+	text := strings.Repeat("x", 300)
+	for i := 0; ; i++ {
+		if _, err := s.PushScrapeFailure(ctx, uuid.New(), errors.New(text)); err != nil {
+			if !strings.Contains(err.Error(), "OOM") {
+				t.Fatal(err)
+			}
+			if i < 1000 {
+				t.Fatalf("Redis full after %d pushes", i)
+			}
+			return s, c
+		}
+	}
+}
+
+// DEFECT, fixed (OOM errors of pushes and operations were not
+// ErrOutOfMemory): a push Redis refused for memory returned go-redis'
+// error, and Start, Resume and Cancel of an operation returned Lua's text
+// ("OOM command not allowed … script: <sha>, on @user_script:9."); none
+// wrapped ErrOutOfMemory, whose documentation says it means exactly that,
+// so the HTTP API answered 500 instead of 507.
+func TestAdvReviewOOMErrorsSayWhatFailed(t *testing.T) {
+	s, _ := rvFull(t)
+	ctx := context.Background()
+	var err error
+	for range 100 { // memory moves a little: the next refused push
+		if _, err = s.PushScrapeFailure(ctx, uuid.New(), errors.New(strings.Repeat("x", 300))); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, ErrOutOfMemory) || !strings.Contains(err.Error(), "OOM") {
+		t.Errorf("Push when Redis is full: %v; want an error wrapping ErrOutOfMemory that says OOM", err)
+	}
+	_, err = s.Start(ctx, Scrape, OpDelete, Filter{ErrorContains: "xxx"})
+	if !errors.Is(err, ErrOutOfMemory) || strings.Contains(err.Error(), "user_script") {
+		t.Errorf("Start(delete) when Redis is full: %v; want an error wrapping ErrOutOfMemory, without Lua's text", err)
+	}
+}
