@@ -282,3 +282,32 @@ func TestAdvReviewOOMErrorsSayWhatFailed(t *testing.T) {
 		t.Errorf("Start(delete) when Redis is full: %v; want an error wrapping ErrOutOfMemory, without Lua's text", err)
 	}
 }
+
+// DEFECT, fixed (List and Find gave Kind "" to entries without dlq_type):
+// Get, Pop, Retry and the bulk actions give an entry that does not say its
+// kind its list's (issue 17: "An entry without dlq_type takes its kind
+// from its list"), but List and Find decoded it as stored: the same entry
+// read Kind "scrape" from Get and "" from List, and the HTTP list and the
+// dashboard showed "dlq_type":"".
+func TestAdvReviewListAndFindGiveTheListsKind(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		id := uuid.NewString()
+		raw := `{"id": "` + id + `", "source_id": "s", "job_id": null, "error": "boom", "failed_at": "2026-01-02T03:04:05+00:00", "retry_count": 0}`
+		if err := e.Client.LPush(ctx, e.kind.Key(), raw).Err(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.svc.Get(ctx, e.kind, id)
+		if err != nil || got.Kind != e.kind {
+			t.Fatalf("Get = %+v, %v; want kind %q", got, err, e.kind)
+		}
+		items, err := e.svc.List(ctx, e.kind, 10)
+		if err != nil || len(items) != 1 || items[0].Kind != e.kind {
+			t.Errorf("List = %+v, %v; want one item of kind %q", items, err, e.kind)
+		}
+		page, err := e.svc.Find(ctx, e.kind, Query{Filter: Filter{SourceID: "s"}})
+		if err != nil || len(page.Items) != 1 || page.Items[0].Kind != e.kind {
+			t.Errorf("Find = %+v, %v; want one item of kind %q", page.Items, err, e.kind)
+		}
+	})
+}
