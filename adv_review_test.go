@@ -6,6 +6,7 @@ package dlq
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"strconv"
@@ -308,6 +309,46 @@ func TestAdvReviewListAndFindGiveTheListsKind(t *testing.T) {
 		page, err := e.svc.Find(ctx, e.kind, Query{Filter: Filter{SourceID: "s"}})
 		if err != nil || len(page.Items) != 1 || page.Items[0].Kind != e.kind {
 			t.Errorf("Find = %+v, %v; want one item of kind %q", page.Items, err, e.kind)
+		}
+	})
+}
+
+// DEFECT, fixed (ids as other JSON writers escape them were not found):
+// an id that is not a UUIDv7 is searched for by the forms its quoted JSON
+// takes (search.lua compares strings, not decoded ids). The forms were
+// this library's, Python's \u escapes and \/; Go's encoding/json writes
+// <, > and & as \u003c, \u003e and \u0026, and .NET's System.Text.Json
+// escapes those, ', +, ` and every non-ASCII character with upper-case
+// hex (\u003C, \u00E9). Such an entry was listed (its id decodes) but Pop,
+// Delete, Retry and Get answered ErrNotFound: nothing could discard it by
+// id.
+func TestAdvReviewIDsAsOtherWritersEscapeThem(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		goJSON := func(id string) string {
+			b, err := json.Marshal(map[string]any{"id": id, "source_id": "s", "job_id": nil, "error": "e",
+				"failed_at": "2026-01-02T03:04:05Z", "retry_count": 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+		for _, tc := range []struct{ name, id, raw string }{
+			{"Go encoding/json", "job<1>&2", goJSON("job<1>&2")},
+			{".NET System.Text.Json", "café+1'<x>", `{"id":"caf\u00E9\u002B1\u0027\u003Cx\u003E","failed_at":"2026-01-02T03:04:05Z"}`},
+		} {
+			if err := e.Client.LPush(ctx, e.kind.Key(), tc.raw, ourEntry(e.kind, "another")).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := readID(tc.raw); !ok || got != tc.id {
+				t.Fatalf("%s: the stored id reads %q, %v", tc.name, got, ok)
+			}
+			if _, err := e.svc.Get(ctx, e.kind, tc.id); err != nil {
+				t.Errorf("%s: Get(%q): %v", tc.name, tc.id, err)
+			}
+			if err := e.svc.Delete(ctx, e.kind, tc.id); err != nil {
+				t.Errorf("%s: Delete(%q): %v", tc.name, tc.id, err)
+			}
 		}
 	})
 }
