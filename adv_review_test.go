@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -348,6 +349,59 @@ func TestAdvReviewIDsAsOtherWritersEscapeThem(t *testing.T) {
 			}
 			if err := e.svc.Delete(ctx, e.kind, tc.id); err != nil {
 				t.Errorf("%s: Delete(%q): %v", tc.name, tc.id, err)
+			}
+		}
+	})
+}
+
+// DEFECT, fixed (an ack that missed at the cap was success): Retry
+// removes the requeued entry with page.lua's ack at the position the claim
+// saw it, corrected by the pushes since as the list's length tells. A list
+// at its cap does not grow: every push is followed by a trim at the tail
+// (this library's Push past the cap's slack, or another program's
+// LPUSH + LTRIM). An entry seen in the newer half, with more than 1,024
+// pushes during its Requeuer call, is then beyond the ack's LPOS MAXLEN:
+// the ack answered "gone", dropped the claim, and Retry returned nil (and
+// RetryMatching counted it handled) while the entry stayed in the DLQ,
+// unclaimed, to be requeued again (the issue: "Retry never returns nil
+// while its entry remains"). Now the ack keeps the claim, and the entry is
+// looked for by id and removed where it is.
+func TestAdvReviewAckMissedAtTheCap(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		key := e.kind.Key()
+		const limit = 3000
+		for _, op := range []string{"Retry", "RetryMatching"} {
+			e.Client.Del(ctx, key)
+			fillRaw(t, e, key, limit, func(i int) string { return ourEntry(e.kind, fmt.Sprint("old ", i)) })
+			target := push(t, e, e.kind, "target") // the newest
+			e.Client.LTrim(ctx, key, 0, limit-1)
+			calls := 0
+			withRequeuer(e, RequeueFunc(func(context.Context, Item) error {
+				calls++
+				for b := range 15 { // 1,500 pushes of a capped writer while the job is requeued
+					var vals []any
+					for i := range 100 {
+						vals = append(vals, ourEntry(e.kind, fmt.Sprint("new ", b, i)))
+					}
+					e.Client.LPush(ctx, key, vals...)
+					e.Client.LTrim(ctx, key, 0, limit-1)
+				}
+				return nil
+			}), WithMaxItems(limit))
+			var err error
+			var res BulkResult
+			if op == "Retry" {
+				_, err = e.svc.Retry(ctx, e.kind, target.ID)
+			} else {
+				res, err = e.svc.RetryMatching(ctx, e.kind, Filter{ErrorContains: "target"})
+			}
+			if still := rawOf(t, e, target.ID) != "\x00none"; err != nil || still || calls != 1 {
+				t.Errorf("%s = %+v, %v after %d Requeuer calls; the entry still in the DLQ: %v (claims %v)",
+					op, res, err, calls, still, e.Client.HGetAll(ctx, e.kind.keys().Claims).Val())
+			}
+			if n := e.Client.HLen(ctx, e.kind.keys().Claims).Val(); n != 0 {
+				t.Errorf("%s left %d claims", op, n)
 			}
 		}
 	})

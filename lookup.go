@@ -227,7 +227,7 @@ func (s *Service) Get(ctx context.Context, kind Kind, id string) (Item, error) {
 		var st rdb.Status
 		err = s.searching(ctx, func() error {
 			var err error
-			st, raw, err = rdb.Locate(ctx, s.rdb, ks, id, ts)
+			st, raw, _, err = rdb.Locate(ctx, s.rdb, ks, id, ts)
 			return err
 		})
 		found, search = st == rdb.OK, st == rdb.MissingForeign

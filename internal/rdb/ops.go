@@ -210,7 +210,9 @@ const (
 	ActRelease byte = 'r' // drop the token's claim; the entry stays
 )
 
-// Results of page.lua, one per target.
+// Results of page.lua, one per target. An ack that answers Gone keeps
+// its claim: the entry may lie beyond where the script looked (see
+// lua/page.lua).
 const (
 	Done      byte = '1' // removed, claimed or released
 	Gone      byte = '0' // not there (removed by someone else), or the claim is not the token's
@@ -648,24 +650,29 @@ func MaxMemoryPolicy(ctx context.Context, c Client) (string, error) {
 }
 
 // Locate finds the entry with a UUIDv7 id (whose time is ts) where its
-// time says, without changing anything: Missing or MissingForeign when it
-// is not there (see MissingForeign).
-func Locate(ctx context.Context, c Client, k Keys, id string, ts int64) (Status, string, error) {
+// time says, without changing anything, and returns it and its position
+// (see Target): Missing or MissingForeign when it is not there (see
+// MissingForeign).
+func Locate(ctx context.Context, c Client, k Keys, id string, ts int64) (Status, string, int64, error) {
 	v, err := run(ctx, c, locateScript, []string{k.List}, id, ts)
 	if err != nil {
-		return "", "", err
+		return "", "", 0, err
 	}
 	r, _ := v.([]any)
 	if len(r) < 1 {
-		return "", "", fmt.Errorf("locate script answered %v", v)
+		return "", "", 0, fmt.Errorf("locate script answered %v", v)
 	}
 	if raw, ok := r[0].(string); ok {
-		return OK, raw, nil
+		var p int64
+		if len(r) > 1 {
+			p, _ = r[1].(int64)
+		}
+		return OK, raw, p, nil
 	}
 	if len(r) > 1 && r[1] == int64(1) {
-		return MissingForeign, "", nil
+		return MissingForeign, "", 0, nil
 	}
-	return Missing, "", nil
+	return Missing, "", 0, nil
 }
 
 // Now returns the Redis server's clock.

@@ -270,9 +270,7 @@ local function locate(key, id, ts, n)
     for side = 1, 2 do
       local a, b
       local chunk = math.max(1, math.min(32, math.floor(131072 / big)))
-      if bytes >= limit then
-        break
-      elseif side == 1 and down_open then
+      if side == 1 and down_open then
         a, b = down, math.min(down + chunk - 1, n - 1)
         down = b + 1
         if a > b then down_open = false end

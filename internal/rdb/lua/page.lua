@@ -18,6 +18,7 @@
 --   d  delete, unless a live claim holds it
 --   c  claim for the token, unless a live claim holds it
 --   a  acknowledge a retry: remove, and drop the claim if it is the token's
+--      (an entry not found keeps its claim: "0", see below)
 --   r  release: drop the claim if it is the token's (the entry stays)
 -- The audit record (one for the call: the end of a single retry) is
 -- written in this script, with the change; Redis refusing it (out of
@@ -144,10 +145,11 @@ for j = 6 + nf, #ARGV, 5 do
       elseif has_claims and id ~= '' then
         redis.call('HDEL', KEYS[2], id) -- an expired claim
       end
-    elseif a == 'a' then
-      local cl = redis.call('HGET', KEYS[2], id)
-      if cl and token_of(cl) == token then redis.call('HDEL', KEYS[2], id) end
     end
+    -- An ack that does not find its entry keeps the claim: the entry may
+    -- have moved beyond the look (a list at its cap does not grow while
+    -- others push), and the caller looks for it by id before it drops the
+    -- claim.
   end
   out[#out + 1] = r
 end
