@@ -241,9 +241,16 @@ type PageResult struct {
 	AuditErr   string    // the audit record's error, if Redis refused it (the changes stand)
 }
 
-// maxPageTargets is the most targets one page.lua call is sent: the
-// script's budget bounds its work, this bounds its arguments.
-const maxPageTargets = 128
+// maxPageTargets and maxPageBytes bound what one page.lua call is sent
+// (at least one target): the script's budget bounds its work, these bound
+// its arguments, which Redis copies into Lua before the script runs (a
+// page of 128 entries of 64 KiB is 8 MB). Half of lib.lua's max_bytes:
+// each target is copied twice, as an argument and by the LINDEX that
+// finds it.
+const (
+	maxPageTargets = 128
+	maxPageBytes   = 512 << 10
+)
 
 // Page acts on targets (see lua/page.lua) in as many calls as the scripts'
 // budget needs: each call does what fits and says how far it got. Between
@@ -261,7 +268,12 @@ func Page(ctx context.Context, c Client, k Keys, ts []PageTarget, timeout time.D
 	var out PageResult
 	var results []byte
 	for len(ts) > 0 {
-		send := ts[:min(len(ts), maxPageTargets)]
+		k, size := 1, len(ts[0].Raw)
+		for k < len(ts) && k < maxPageTargets && size+len(ts[k].Raw) <= maxPageBytes {
+			size += len(ts[k].Raw)
+			k++
+		}
+		send := ts[:k]
 		args := make([]any, 0, 5+len(rec.Fields)+5*len(send))
 		args = append(args, timeout.Milliseconds(), token, evict, max(rec.Limit, 0), len(rec.Fields))
 		for _, f := range rec.Fields {
