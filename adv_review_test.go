@@ -434,3 +434,33 @@ func TestAdvReviewPageArgumentsBoundedInBytes(t *testing.T) {
 	}
 	rvCheckReads(t, "DeleteMatching of 300 entries of 64 KiB behind 16 small ones", reads)
 }
+
+// DEFECT, fixed (the Requeuer's context could outlive its claim by up to
+// 1 ms when the Redis host's clock is not the client's): the claim is
+// stamped by Redis' clock in whole ms (its deadline is that ms plus the
+// timeout), and the Requeuer's deadline was the local time before the
+// claim was sent, rounded down to the ms, plus the timeout. Rounding down
+// on the local clock says nothing of where Redis' ms boundaries fall: with
+// the two clocks 0.94 ms apart (any two hosts), the claim can end up to
+// 1 ms before the Requeuer's context. This simulates two clocks apart by
+// every offset of ±1 ms, in steps of 10 µs, and checks the context ends no
+// later than the claim, in real time.
+func TestAdvReviewRequeuerDeadlineAcrossClockPhases(t *testing.T) {
+	const timeout = 30 * time.Second
+	base := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	for _, rtt := range []time.Duration{0, 30 * time.Microsecond, 400 * time.Microsecond} {
+		for sentFrac := time.Duration(0); sentFrac < time.Millisecond; sentFrac += 50 * time.Microsecond {
+			for delta := -time.Millisecond; delta <= time.Millisecond; delta += 10 * time.Microsecond {
+				sent := base.Add(sentFrac)                           // the local clock (real time) when the claim was sent
+				stamped := sent.Add(rtt / 2)                         // when the script ran, in real time
+				now := stamped.Add(delta).Truncate(time.Millisecond) // Redis' clock then, in whole ms
+				deadline := now.Add(timeout)
+				claimEnd := deadline.Add(-delta) // real time when Redis' clock reaches the deadline
+				if ctxEnd := localDeadline(sent, now, deadline); ctxEnd.After(claimEnd) {
+					t.Fatalf("Redis' clock %v ahead, sent at %v, rtt %v: the Requeuer's context ends %v after its claim",
+						delta, sentFrac, rtt, ctxEnd.Sub(claimEnd))
+				}
+			}
+		}
+	}
+}

@@ -183,11 +183,12 @@ func (s *Service) claim(ctx context.Context, ks rdb.Keys, t rdb.Target) (claim, 
 }
 
 // localDeadline turns a claim's deadline by Redis' clock into the local
-// clock: the claim was stamped after sent, so sent plus its time left
-// (deadline - now, both Redis' ms) is never later than its real end.
+// clock: the claim was stamped after sent, at Redis' clock rounded down to
+// its ms (now), which is less than 1 ms before the stamp wherever Redis'
+// ms boundaries fall on the local clock; so sent less 1 ms plus its time
+// left (deadline - now) is never later than its real end.
 func localDeadline(sent, now, deadline time.Time) time.Time {
-	// Redis' ms are its clock rounded down: round sent down too.
-	return sent.Truncate(time.Millisecond).Add(deadline.Sub(now))
+	return sent.Add(-time.Millisecond).Add(deadline.Sub(now))
 }
 
 // requeue runs the Requeuer on a claimed entry, then removes the entry or
