@@ -239,7 +239,7 @@ func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []r
 	sent := time.Now()
 	pr, err := rdb.Page(ctx, s.rdb, ks, claims, s.claimTimeout, token, false, rdb.Record{})
 	if err != nil {
-		s.endClaims(ctx, ks, token, releases(ts[:len(pr.Results)], pr.Results), rdb.Record{})
+		_, _ = s.endClaims(ctx, ks, token, releases(ts[:len(pr.Results)], pr.Results), rdb.Record{})
 		return 0, 0, err
 	}
 	ends := localDeadline(sent, pr.Now, pr.Deadline)
@@ -293,7 +293,13 @@ func (s *Service) retryChunk(ctx context.Context, kind Kind, ks rdb.Keys, ts []r
 	if i < len(ts) { // claims half spent: hand the rest to the next chunk
 		ending = append(ending, releases(ts[i:], pr.Results[i:])...)
 	}
-	if eerr := s.endClaims(ctx, ks, token, ending, rdb.Record{}); eerr != nil {
+	results, eerr := s.endClaims(ctx, ks, token, ending, rdb.Record{})
+	for j, t := range ending {
+		if eerr == nil && t.Act == rdb.ActAck && j < len(results) && results[j] == rdb.Gone {
+			eerr = s.ackMissed(ctx, ks, token, t) // not where it was seen: look for it by id
+		}
+	}
+	if eerr != nil {
 		res.Handled += handled
 		return 0, i, fmt.Errorf("%w: %v (%d jobs were requeued; their entries stay in the DLQ, claimed until %s)",
 			ErrNotRemoved, eerr, handled, until.Format(timeLayout))

@@ -146,7 +146,8 @@ var (
 	// ErrOutOfMemory means Redis refused a change because it is out of
 	// memory (maxmemory with the noeviction policy); nothing was changed.
 	// Removals (Pop, Delete, DeleteMatching, evictions) still work: they
-	// are how room is made.
+	// are how room is made. An operation ([Service.Start]) does not: its
+	// state must be written first.
 	ErrOutOfMemory = errors.New("dlq: Redis is out of memory")
 	// ErrNoRedis means a nil *Service, or one not built with [New].
 	ErrNoRedis = errors.New("dlq: Service has no Redis client (build it with dlq.New)")

@@ -131,6 +131,9 @@ func (s *Service) Find(ctx context.Context, kind Kind, q Query) (Page, error) {
 			left--
 			it, err := dec.decode(raw)
 			if err == nil && q.Match(it) {
+				if it.Kind == "" { // an entry that does not say its kind is of its list's
+					it.Kind = kind
+				}
 				page.Items = append(page.Items, it)
 				if len(page.Items) == limit {
 					break

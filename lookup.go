@@ -3,6 +3,7 @@ package dlq
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -85,21 +86,67 @@ func (s *Service) searchFor(ctx context.Context, ks rdb.Keys, id string, fn func
 }
 
 // idNeedles returns the forms the quoted id takes in the JSON of the
-// writers we know: as is (an id of printable ASCII without quotes or
-// backslashes is written so by every writer), as this library escapes it,
-// with non-ASCII as \u escapes (Python's json.dumps), and with slashes
-// escaped (\/, which some writers do).
+// writers we know: as is (an id of printable ASCII without quotes,
+// backslashes or <, >, &, ', +, ` is written so by every writer), as this
+// library escapes it, with non-ASCII as \u escapes (Python's json.dumps),
+// with <, > and & as \u escapes (Go's encoding/json), with those and every
+// other character but letters, digits and safe punctuation as upper-case
+// \u escapes (.NET's System.Text.Json), and with slashes escaped (\/,
+// which some writers do).
 func idNeedles(id string) []string {
 	forms := []string{string(appendString(nil, id))}
-	if ascii := asciiJSON(id); ascii != forms[0] {
-		forms = append(forms, ascii)
+	add := func(f string) {
+		if !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
 	}
+	add(asciiJSON(id))
+	add(goHTMLEscape.Replace(forms[0]))
+	add(dotnetJSON(id))
 	for _, f := range forms[:len(forms):len(forms)] {
 		if strings.Contains(f, "/") {
-			forms = append(forms, strings.ReplaceAll(f, "/", `\/`))
+			add(strings.ReplaceAll(f, "/", `\/`))
 		}
 	}
 	return forms
+}
+
+// goHTMLEscape turns this library's form of a JSON string into Go's
+// encoding/json's, which escapes <, > and & for HTML.
+var goHTMLEscape = strings.NewReplacer("<", `\u003c`, ">", `\u003e`, "&", `\u0026`)
+
+// dotnetJSON writes s as a JSON string as .NET's System.Text.Json does by
+// default: ASCII letters, digits and punctuation as they are, but for ",
+// &, ', +, <, >, ` (and the backslash, as \\), and every other character as
+// upper-case \u escapes (control characters with their short escapes).
+func dotnetJSON(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\b':
+			b.WriteString(`\b`)
+		case r == '\f':
+			b.WriteString(`\f`)
+		case r >= 0x20 && r < 0x7f && !strings.ContainsRune("\"&'+<>`", r):
+			b.WriteRune(r)
+		case r > 0xffff:
+			r1, r2 := utf16Pair(r)
+			b.WriteString(`\u` + strings.ToUpper(u4(r1)[2:]) + `\u` + strings.ToUpper(u4(r2)[2:]))
+		default: // invalid UTF-8 ranges as U+FFFD
+			b.WriteString(`\u` + strings.ToUpper(u4(r)[2:]))
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // asciiJSON writes s as a JSON string with every non-ASCII character as
@@ -180,7 +227,7 @@ func (s *Service) Get(ctx context.Context, kind Kind, id string) (Item, error) {
 		var st rdb.Status
 		err = s.searching(ctx, func() error {
 			var err error
-			st, raw, err = rdb.Locate(ctx, s.rdb, ks, id, ts)
+			st, raw, _, err = rdb.Locate(ctx, s.rdb, ks, id, ts)
 			return err
 		})
 		found, search = st == rdb.OK, st == rdb.MissingForeign

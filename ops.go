@@ -122,7 +122,9 @@ func (s *Service) opStale() time.Duration { return s.claimTimeout + 4*opBeat }
 // every operation this Service runs.
 //
 // It returns an error wrapping [ErrInvalidAction], [ErrNoRequeuer] (a
-// retry without a Requeuer), or a Redis error.
+// retry without a Requeuer), [ErrOutOfMemory] (Redis is full and refused
+// to record the operation: make room with [Service.DeleteMatching]), or a
+// Redis error.
 func (s *Service) Start(ctx context.Context, kind Kind, action string, f Filter, opts ...BulkOption) (Op, error) {
 	if err := s.check(kind); err != nil {
 		return Op{}, err
@@ -159,7 +161,7 @@ func (s *Service) Start(ctx context.Context, kind Kind, action string, f Filter,
 		"matched", "0", "handled", "0", "failed", "0", "skipped", "0"}
 	created, err := rdb.OpCreate(ctx, s.rdb, kind.keys(), op.ID, fields, DefaultOpsKeep, DefaultMaxOps)
 	if err != nil && created.IsZero() {
-		return Op{}, opError("start", kind, err)
+		return Op{}, opError("start", kind, opOOM(err, "record the operation, so none was started; make room with a delete that is not an operation (DeleteMatching), or raise maxmemory"))
 	}
 	if err != nil {
 		s.logger().WarnContext(ctx, "dlq: operation started, but trimming old ones failed", "kind", string(kind), "error", err)
@@ -168,6 +170,16 @@ func (s *Service) Start(ctx context.Context, kind Kind, action string, f Filter,
 	s.audit(ctx, auditRec{kind: kind, action: AuditOpStart, op: op.ID, filter: &op.Filter, result: "ok"})
 	s.launch(ctx, op, opts)
 	return op, nil
+}
+
+// opOOM says what Redis refused when an operation's state could not be
+// written for memory (instead of Lua's text, which names the script and
+// its line); other errors are returned as they are.
+func opOOM(err error, what string) error {
+	if rdb.IsOOM(err) {
+		return fmt.Errorf("%w (OOM): it refused to %s", ErrOutOfMemory, what)
+	}
+	return err
 }
 
 // newOwner names a run: host, pid and a random token.
@@ -382,7 +394,7 @@ func (s *Service) Cancel(ctx context.Context, kind Kind, id string) (Op, error) 
 	st, err := rdb.OpCancel(ctx, s.rdb, kind.keys(), id, s.opStale())
 	switch {
 	case err != nil:
-		return Op{}, opError("cancel", kind, err)
+		return Op{}, opError("cancel", kind, opOOM(err, "record the cancel, so the operation goes on; free memory (delete entries) or raise maxmemory"))
 	case st == "missing":
 		return Op{}, errorf(ErrOpNotFound, "%s op %q", kind, id)
 	case st == "finished":
@@ -411,7 +423,7 @@ func (s *Service) Resume(ctx context.Context, kind Kind, id string) (Op, error) 
 	st, err := rdb.OpTakeover(ctx, s.rdb, kind.keys(), id, owner, s.opStale())
 	switch {
 	case err != nil:
-		return Op{}, opError("resume", kind, err)
+		return Op{}, opError("resume", kind, opOOM(err, "record the new owner, so nothing was resumed; free memory (delete entries) or raise maxmemory"))
 	case st == "missing":
 		return Op{}, errorf(ErrOpNotFound, "%s op %q", kind, id)
 	case st == "finished":

@@ -44,7 +44,8 @@ func (s *Service) PushExtractionFailure(ctx context.Context, sourceID uuid.UUID,
 // commit), sent by one of the waiting callers: Push starts no goroutine.
 // If ctx ends while a push waits for its turn, Push returns ctx's error and
 // wrote nothing; if its batch was already sent, the error says it may have
-// been recorded.
+// been recorded. A push Redis refuses for memory returns an error wrapping
+// [ErrOutOfMemory].
 //
 // When the push takes the list more than 1% over its cap (see
 // [WithMaxItems]), Push evicts the oldest entries down to the cap before
@@ -274,6 +275,9 @@ func (s *Service) send(ctx context.Context, kind Kind, batch []*pushReq) error {
 		entries[i] = r.entry
 	}
 	length, cerr, err := rdb.Push(ctx, s.rdb, s.pusher(kind).keys, entries, s.now())
+	if rdb.IsOOM(err) {
+		return fmt.Errorf("%w (OOM): it refused the push, so nothing was recorded; free memory (delete entries) or raise maxmemory", ErrOutOfMemory)
+	}
 	if err != nil {
 		return err
 	}

@@ -130,7 +130,7 @@ func (s *Service) Retry(ctx context.Context, kind Kind, id string) (Item, error)
 	}
 	it, derr := decodeOf(kind, c.raw)
 	if derr != nil {
-		s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActRelease, ID: id}}, rdb.Record{})
+		_, _ = s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActRelease, ID: id}}, rdb.Record{})
 		return Item{}, fmt.Errorf("dlq: retry %s id %q: %w (it can only be discarded, with Pop or Delete)", kind, id, derr)
 	}
 	it.InFlight, it.ClaimedUntil = true, c.until.UTC()
@@ -183,11 +183,12 @@ func (s *Service) claim(ctx context.Context, ks rdb.Keys, t rdb.Target) (claim, 
 }
 
 // localDeadline turns a claim's deadline by Redis' clock into the local
-// clock: the claim was stamped after sent, so sent plus its time left
-// (deadline - now, both Redis' ms) is never later than its real end.
+// clock: the claim was stamped after sent, at Redis' clock rounded down to
+// its ms (now), which is less than 1 ms before the stamp wherever Redis'
+// ms boundaries fall on the local clock; so sent less 1 ms plus its time
+// left (deadline - now) is never later than its real end.
 func localDeadline(sent, now, deadline time.Time) time.Time {
-	// Redis' ms are its clock rounded down: round sent down too.
-	return sent.Truncate(time.Millisecond).Add(deadline.Sub(now))
+	return sent.Add(-time.Millisecond).Add(deadline.Sub(now))
 }
 
 // requeue runs the Requeuer on a claimed entry, then removes the entry or
@@ -197,11 +198,16 @@ func (s *Service) requeue(ctx context.Context, kind Kind, c claim, it Item) erro
 	rerr := s.callRequeuer(ctx, c.ends, it)
 	if rerr != nil {
 		rec := s.record(ctx, auditRec{kind: kind, action: AuditRetry, id: it.ID, result: "requeue_failed"})
-		released := s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActRelease, ID: it.ID}}, rec) == nil
+		_, err := s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActRelease, ID: it.ID}}, rec)
+		released := err == nil
 		return &RequeueError{Kind: kind, ID: it.ID, Err: rerr, Released: released}
 	}
 	rec := s.record(ctx, auditRec{kind: kind, action: AuditRetry, id: it.ID, result: "ok"})
-	err := s.endClaims(ctx, ks, c.token, []rdb.PageTarget{{Act: rdb.ActAck, ID: it.ID, Raw: c.raw, Index: c.index, Len: c.n}}, rec)
+	ack := rdb.PageTarget{Act: rdb.ActAck, ID: it.ID, Raw: c.raw, Index: c.index, Len: c.n}
+	res, err := s.endClaims(ctx, ks, c.token, []rdb.PageTarget{ack}, rec)
+	if err == nil && res == string(rdb.Gone) {
+		err = s.ackMissed(ctx, ks, c.token, ack)
+	}
 	if err != nil {
 		return fmt.Errorf("dlq: retry %s %s: %w: %v (the job was requeued; the entry stays in the DLQ, claimed until %s, and can be requeued again after that)",
 			kind, it.ID, ErrNotRemoved, err, c.until.UTC().Format(timeLayout))
@@ -213,20 +219,24 @@ func (s *Service) requeue(ctx context.Context, kind Kind, c claim, it Item) erro
 // and releases (drop the claim), writing rec with them. It keeps trying
 // across Redis errors, whatever they are (a failover answers with refused
 // connections for seconds), for up to ackTimeout, and also after ctx ends:
-// a claim not ended waits for its expiry.
-func (s *Service) endClaims(ctx context.Context, ks rdb.Keys, token string, ts []rdb.PageTarget, rec rdb.Record) error {
+// a claim not ended waits for its expiry. It returns page.lua's result of
+// each target it got to (see rdb.Page): an ack answered rdb.Gone kept its
+// claim (see ackMissed).
+func (s *Service) endClaims(ctx context.Context, ks rdb.Keys, token string, ts []rdb.PageTarget, rec rdb.Record) (string, error) {
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackTimeout)
 	defer cancel()
 	wait := 50 * time.Millisecond
+	var results []byte
 	for {
 		res, err := rdb.Page(bg, s.rdb, ks, ts, s.claimTimeout, token, false, rec)
+		results = append(results, res.Results...)
 		if len(res.Results) > 0 {
 			// The first call answered: it wrote the record.
 			s.auditFailed(ctx, rec, res.AuditErr)
 			rec = rdb.Record{}
 		}
 		if err == nil {
-			return nil
+			return string(results), nil
 		}
 		// What the calls that answered did stands; go on with the rest.
 		ts = ts[len(res.Results):]
@@ -236,11 +246,67 @@ func (s *Service) endClaims(ctx context.Context, ks rdb.Keys, token string, ts [
 			t.Stop()
 			s.logger().ErrorContext(ctx, "dlq: ending retry claims failed; their entries stay claimed until the claims expire",
 				"key", ks.List, "entries", len(ts), "error", err)
-			return err
+			return string(results), err
 		case <-t.C:
 		}
 		wait = min(2*wait, time.Second)
 	}
+}
+
+// ackMissed ends the claim of a requeued entry whose ack did not find it
+// where its claim saw it (corrected by the pushes since, as the list's
+// length tells: a list at its cap does not grow while others push, so the
+// correction misses them). The ack kept the claim; the entry is looked for
+// by id, within the bounds of a lookup (see Retry), and acked where it is
+// now, or its claim is dropped when it is not there: someone else removed
+// it. An error leaves the claim to expire.
+func (s *Service) ackMissed(ctx context.Context, ks rdb.Keys, token string, ack rdb.PageTarget) error {
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackTimeout)
+	defer cancel()
+	index, found, err := s.findStored(bg, ks, ack.ID, ack.Raw)
+	if err != nil {
+		return err
+	}
+	end := rdb.PageTarget{Act: rdb.ActRelease, ID: ack.ID}
+	if found {
+		end = rdb.PageTarget{Act: rdb.ActAck, ID: ack.ID, Raw: ack.Raw, Index: index}
+	}
+	res, err := s.endClaims(ctx, ks, token, []rdb.PageTarget{end}, rdb.Record{})
+	if err == nil && found && res != string(rdb.Done) {
+		return errors.New("the entry moved again between its lookup and its removal")
+	}
+	return err
+}
+
+// findStored looks for the exact stored string raw by its id, as Get finds
+// entries (within the same bounds), and returns its position (see
+// rdb.Target).
+func (s *Service) findStored(ctx context.Context, ks rdb.Keys, id, raw string) (index int64, found bool, err error) {
+	if ts := v7Time(id); ts >= 0 {
+		var st rdb.Status
+		var got string
+		var p int64
+		err = s.searching(ctx, func() error {
+			var err error
+			st, got, p, err = rdb.Locate(ctx, s.rdb, ks, id, ts)
+			return err
+		})
+		switch {
+		case err != nil:
+			return 0, false, err
+		case st == rdb.OK && got == raw:
+			return p, true, nil
+		case st != rdb.MissingForeign:
+			return 0, false, nil
+		}
+	}
+	err = s.searchFor(ctx, ks, id, func(r string, i int64) (bool, error) {
+		if r == raw {
+			index, found = i, true
+		}
+		return found, nil
+	})
+	return index, found, err
 }
 
 // callRequeuer runs the Requeuer with a context that ends when the claim

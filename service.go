@@ -154,7 +154,7 @@ func (s *Service) List(ctx context.Context, kind Kind, limit int) ([]Item, error
 	}
 	items := make([]Item, 0, len(raws))
 	for i, raw := range raws {
-		it, err := decodeItem(raw)
+		it, err := decodeOf(kind, raw)
 		if err != nil {
 			s.reportMalformed(ctx, kind, int64(i), raw, err)
 			continue

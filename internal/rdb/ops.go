@@ -210,7 +210,9 @@ const (
 	ActRelease byte = 'r' // drop the token's claim; the entry stays
 )
 
-// Results of page.lua, one per target.
+// Results of page.lua, one per target. An ack that answers Gone keeps
+// its claim: the entry may lie beyond where the script looked (see
+// lua/page.lua).
 const (
 	Done      byte = '1' // removed, claimed or released
 	Gone      byte = '0' // not there (removed by someone else), or the claim is not the token's
@@ -239,9 +241,16 @@ type PageResult struct {
 	AuditErr   string    // the audit record's error, if Redis refused it (the changes stand)
 }
 
-// maxPageTargets is the most targets one page.lua call is sent: the
-// script's budget bounds its work, this bounds its arguments.
-const maxPageTargets = 128
+// maxPageTargets and maxPageBytes bound what one page.lua call is sent
+// (at least one target): the script's budget bounds its work, these bound
+// its arguments, which Redis copies into Lua before the script runs (a
+// page of 128 entries of 64 KiB is 8 MB). Half of lib.lua's max_bytes:
+// each target is copied twice, as an argument and by the LINDEX that
+// finds it.
+const (
+	maxPageTargets = 128
+	maxPageBytes   = 512 << 10
+)
 
 // Page acts on targets (see lua/page.lua) in as many calls as the scripts'
 // budget needs: each call does what fits and says how far it got. Between
@@ -259,7 +268,12 @@ func Page(ctx context.Context, c Client, k Keys, ts []PageTarget, timeout time.D
 	var out PageResult
 	var results []byte
 	for len(ts) > 0 {
-		send := ts[:min(len(ts), maxPageTargets)]
+		k, size := 1, len(ts[0].Raw)
+		for k < len(ts) && k < maxPageTargets && size+len(ts[k].Raw) <= maxPageBytes {
+			size += len(ts[k].Raw)
+			k++
+		}
+		send := ts[:k]
 		args := make([]any, 0, 5+len(rec.Fields)+5*len(send))
 		args = append(args, timeout.Milliseconds(), token, evict, max(rec.Limit, 0), len(rec.Fields))
 		for _, f := range rec.Fields {
@@ -648,24 +662,29 @@ func MaxMemoryPolicy(ctx context.Context, c Client) (string, error) {
 }
 
 // Locate finds the entry with a UUIDv7 id (whose time is ts) where its
-// time says, without changing anything: Missing or MissingForeign when it
-// is not there (see MissingForeign).
-func Locate(ctx context.Context, c Client, k Keys, id string, ts int64) (Status, string, error) {
+// time says, without changing anything, and returns it and its position
+// (see Target): Missing or MissingForeign when it is not there (see
+// MissingForeign).
+func Locate(ctx context.Context, c Client, k Keys, id string, ts int64) (Status, string, int64, error) {
 	v, err := run(ctx, c, locateScript, []string{k.List}, id, ts)
 	if err != nil {
-		return "", "", err
+		return "", "", 0, err
 	}
 	r, _ := v.([]any)
 	if len(r) < 1 {
-		return "", "", fmt.Errorf("locate script answered %v", v)
+		return "", "", 0, fmt.Errorf("locate script answered %v", v)
 	}
 	if raw, ok := r[0].(string); ok {
-		return OK, raw, nil
+		var p int64
+		if len(r) > 1 {
+			p, _ = r[1].(int64)
+		}
+		return OK, raw, p, nil
 	}
 	if len(r) > 1 && r[1] == int64(1) {
-		return MissingForeign, "", nil
+		return MissingForeign, "", 0, nil
 	}
-	return Missing, "", nil
+	return Missing, "", 0, nil
 }
 
 // Now returns the Redis server's clock.

@@ -92,6 +92,14 @@ func retryable(err error) bool {
 	return false
 }
 
+// IsOOM reports whether err is Redis refusing a command because it is out
+// of memory (maxmemory with the noeviction policy), sent alone or from a
+// script ("OOM command not allowed when used memory > 'maxmemory'…").
+func IsOOM(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "OOM ")
+}
+
 // Bounds of retry: the backoff, and how long it goes on at most.
 const (
 	minBackoff = time.Millisecond

@@ -31,16 +31,6 @@ local function ts_of(e)
   return tonumber(string.sub(e, o + 1, o + 8) .. string.sub(e, o + 10, o + 13), 16)
 end
 
--- timed reports, without copying anything, whether entry e starts the way
--- an entry whose time ts_of reads does: {"id":"<uuid v7>… or
--- {"id": "<uuid v7>….
-local function timed(e)
-  local b1, b2, b3, b4, b5, b6, b7, b8 = string.byte(e, 1, 8)
-  if b1 ~= 123 or b2 ~= 34 or b3 ~= 105 or b4 ~= 100 or b5 ~= 34 or b6 ~= 58 then return false end
-  if b7 == 34 then return string.byte(e, 22) == 55 end
-  return b7 == 32 and b8 == 34 and string.byte(e, 23) == 55
-end
-
 -- has_id reports whether entry e starts with the id key and this id, in
 -- either layout ts_of reads.
 local function has_id(e, id)
@@ -198,18 +188,29 @@ end
 -- five minutes of ts (entries of processes whose clocks disagree sit a
 -- little away from their time's place), at most 1,024 entries and
 -- max_bytes in all. It returns the entry and its position, or nil and
--- whether it met entries whose time it cannot read (another program's:
--- an id it would not see there may sit among them, in another layout): a
--- bounded search, never a scan.
+-- whether the id may be elsewhere, in a layout it does not read: the
+-- entries whose time it cannot read (another program's) left no time to
+-- search by, or an entry around the place holds the quoted id but does not
+-- start with it. Other programs' entries among ours do not: each entry
+-- around the place is searched for the quoted id whatever its layout, and
+-- an entry pushed at the id's time sits there, theirs as ours. A bounded
+-- search, never a scan.
 local window_entries = 1024
 local window_ms = 5 * 60 * 1000
 local function locate(key, id, ts, n)
   if n == 0 then return nil end
   local bytes = 0
   local foreign = false
+  -- big is the largest entry read so far: every read is sized by it, not
+  -- by the head's (small entries at the head say nothing of a band of
+  -- 64 KiB ones further on).
+  local big = 1
   local function get(i)
     local e = redis.call('LINDEX', key, i)
-    if e then bytes = bytes + #e end
+    if e then
+      bytes = bytes + #e
+      big = math.max(big, #e)
+    end
     return e
   end
   local head = get(0)
@@ -222,14 +223,15 @@ local function locate(key, id, ts, n)
   -- on (as many as fit 64 KB, at most 8), so that a few entries of a
   -- process whose clock is off, or of another program (no time), do not
   -- send the search astray; nil if none of them carries a time.
-  local width = math.max(1, math.min(8, math.floor(65536 / math.max(1, #head))))
   local function time_at(i)
+    local width = math.max(1, math.min(8, math.floor(65536 / big)))
     local got = redis.call('LRANGE', key, i, i + width - 1)
     local ts_ = {}
     for j = 1, #got do
       bytes = bytes + #got[j]
+      big = math.max(big, #got[j])
       local t = ts_of(got[j])
-      if t then ts_[#ts_ + 1] = t else foreign = true end
+      if t then ts_[#ts_ + 1] = t end
     end
     if #ts_ == 0 then return nil end
     table.sort(ts_)
@@ -242,7 +244,10 @@ local function locate(key, id, ts, n)
   while lo < hi and bytes < max_bytes do
     local mid = math.floor((lo + hi) / 2)
     local t = time_at(mid)
-    if not t then break end
+    if not t then
+      foreign = true -- no time to search by
+      break
+    end
     if t > ts then lo = mid + 1 else hi = mid end
   end
   -- Outward from lo: chunks toward the head and toward the tail in turn.
@@ -251,16 +256,17 @@ local function locate(key, id, ts, n)
   local far_run = {0, 0} -- entries met in a row, on each side, whose time is far from ts
   local seen = 0
   -- Chunks of up to 32 entries, fewer when entries are big (one chunk
-  -- copies about 128 KB at most); the window gets what the search left
+  -- copies about 128 KB at most, at the size of the largest entry read
+  -- so far); the window gets what the search left
   -- of the bytes, and at least 256 KB. Each entry is searched for the
   -- quoted id in C (string.find, no copy); only a chunk's first and last
   -- entries have their times read.
   local quoted = '"' .. id .. '"'
-  local chunk = math.max(1, math.min(32, math.floor(131072 / math.max(1, #head))))
   local limit = math.max(bytes + 262144, max_bytes)
   while (up_open or down_open) and seen < window_entries and bytes < limit do
     for side = 1, 2 do
       local a, b
+      local chunk = math.max(1, math.min(32, math.floor(131072 / big)))
       if side == 1 and down_open then
         a, b = down, math.min(down + chunk - 1, n - 1)
         down = b + 1
@@ -275,8 +281,11 @@ local function locate(key, id, ts, n)
         for j = 1, #got do
           local e = got[j]
           bytes = bytes + #e
-          if string.find(e, quoted, 1, true) and has_id(e, id) then return e, position(a + j - 1, n) end
-          if not foreign and not timed(e) then foreign = true end
+          big = math.max(big, #e)
+          if string.find(e, quoted, 1, true) then
+            if has_id(e, id) then return e, position(a + j - 1, n) end
+            foreign = true -- the id in another layout, or quoted in another entry
+          end
         end
         seen = seen + #got
         local t1, t2 = ts_of(got[1]), ts_of(got[#got])

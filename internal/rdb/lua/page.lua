@@ -18,6 +18,7 @@
 --   d  delete, unless a live claim holds it
 --   c  claim for the token, unless a live claim holds it
 --   a  acknowledge a retry: remove, and drop the claim if it is the token's
+--      (an entry not found keeps its claim: "0", see below)
 --   r  release: drop the claim if it is the token's (the entry stays)
 -- The audit record (one for the call: the end of a single retry) is
 -- written in this script, with the change; Redis refusing it (out of
@@ -40,10 +41,14 @@ local bytes = 0
 local nf = tonumber(ARGV[5])
 
 -- The tail's stretch: when the targets named from the tail lie within
--- 2,048 entries of it and those entries fit half the byte budget, one
--- LRANGE reads them and each target is looked up in a table: a page that
--- another caller removed a moment ago costs one read, not one LPOS each.
-local region -- entry -> its head indexes in the stretch
+-- 2,048 entries of it and those entries fit half the byte budget, it is
+-- read from the tail and each target is looked up in a table: a page that
+-- another caller removed a moment ago costs a few reads, not one LPOS
+-- each. The entries between the targets may be far bigger than the
+-- targets (64 KiB error pages that did not match), so the stretch is read
+-- in chunks sized by the bytes per entry read so far, and given up (the
+-- targets are then looked for one by one) once it passes half the budget.
+local region -- entry -> its head indexes in the stretch, ascending
 do
   local reach, size, count = -1, 0, 0
   for j = 6 + nf, #ARGV, 5 do
@@ -54,20 +59,35 @@ do
     end
   end
   if count > 1 and reach < 2048 and (size / count) * (reach + 1) <= max_bytes / 2 then
-    local got = redis.call('LRANGE', KEYS[1], -(reach + 1), -1)
-    region = {}
-    local base = n - #got -- the head index of got[1]
-    for q = 1, #got do
-      local e = got[q]
-      bytes = bytes + #e
-      local t = region[e]
-      if not t then
-        t = {}
-        region[e] = t
-      end
-      t[#t + 1] = base + q - 1
+    local want = math.min(reach + 1, n)
+    local chunks, got_n, rbytes, step = {}, 0, 0, 8
+    while got_n < want and rbytes <= max_bytes / 2 do
+      local k = math.min(step, want - got_n)
+      local got = redis.call('LRANGE', KEYS[1], -(got_n + k), -(got_n + 1))
+      for q = 1, #got do rbytes = rbytes + #got[q] end
+      chunks[#chunks + 1] = {got_n, got} -- the tail distance of its last entry, its entries
+      got_n = got_n + #got
+      work = work + #got + walk_cost(-got_n)
+      if #got < k then break end
+      local avg = math.max(1, math.floor(rbytes / got_n))
+      step = math.max(1, math.min(512, math.floor((max_bytes / 2 - rbytes) / avg)))
     end
-    work = work + #got
+    bytes = bytes + rbytes
+    if rbytes <= max_bytes / 2 then
+      region = {}
+      for c = #chunks, 1, -1 do -- the farthest from the tail first: head indexes ascend
+        local d, got = chunks[c][1], chunks[c][2]
+        for q = 1, #got do
+          local e = got[q]
+          local t = region[e]
+          if not t then
+            t = {}
+            region[e] = t
+          end
+          t[#t + 1] = n - 1 - d - (#got - q)
+        end
+      end
+    end
   end
 end
 
@@ -125,10 +145,11 @@ for j = 6 + nf, #ARGV, 5 do
       elseif has_claims and id ~= '' then
         redis.call('HDEL', KEYS[2], id) -- an expired claim
       end
-    elseif a == 'a' then
-      local cl = redis.call('HGET', KEYS[2], id)
-      if cl and token_of(cl) == token then redis.call('HDEL', KEYS[2], id) end
     end
+    -- An ack that does not find its entry keeps the claim: the entry may
+    -- have moved beyond the look (a list at its cap does not grow while
+    -- others push), and the caller looks for it by id before it drops the
+    -- claim.
   end
   out[#out + 1] = r
 end
