@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"net"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -20,6 +18,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dlqkit/dlq/internal/dlqtest"
 )
 
 // advEntry is an entry another program writes: Python's json.dumps
@@ -516,29 +516,7 @@ func advNoDLQGoroutines(t *testing.T) {
 // that CONFIG SET maxmemory touches nothing shared.
 func advOwnRedis(t *testing.T) *redis.Client {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("no redis-server")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	_ = ln.Close()
-	cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + port})
-	t.Cleanup(func() { _ = c.Close() })
-	for i := 0; c.Ping(context.Background()).Err() != nil; i++ {
-		if i > 200 {
-			t.Fatal("redis-server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return c
+	return dlqtest.OwnRedis(t, nil)
 }
 
 // Redis full (maxmemory, noeviction): cleanup must work. Pop, Delete,
