@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/dlqkit/dlq/internal/rdb"
 )
@@ -119,7 +118,18 @@ var goHTMLEscape = strings.NewReplacer("<", `\u003c`, ">", `\u003e`, "&", `\u002
 // default: ASCII letters, digits and punctuation as they are, but for ",
 // &, ', +, <, >, ` (and the backslash, as \\), and every other character as
 // upper-case \u escapes (control characters with their short escapes).
-func dotnetJSON(s string) string {
+func dotnetJSON(s string) string { return escapedJSON(s, "\"&'+<>`", true) }
+
+// asciiJSON writes s as a JSON string with every non-ASCII character as
+// \u escapes, as Python's json.dumps does by default.
+func asciiJSON(s string) string { return escapedJSON(s, "", false) }
+
+// escapedJSON writes s as a JSON string the way writers that keep only
+// printable ASCII do: the short escapes for the backslash, \n, \r, \t, \b
+// and \f; a quote as \" unless escaped names it; the characters escaped
+// names and all but printable ASCII as \u escapes (surrogate pairs past
+// U+FFFF, U+FFFD for invalid UTF-8), in upper-case hex if upper.
+func escapedJSON(s, escaped string, upper bool) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, r := range s {
@@ -136,52 +146,17 @@ func dotnetJSON(s string) string {
 			b.WriteString(`\b`)
 		case r == '\f':
 			b.WriteString(`\f`)
-		case r >= 0x20 && r < 0x7f && !strings.ContainsRune("\"&'+<>`", r):
+		case r >= 0x20 && r < 0x7f && !strings.ContainsRune(escaped, r):
+			if r == '"' {
+				b.WriteByte('\\')
+			}
 			b.WriteRune(r)
 		case r > 0xffff:
 			r1, r2 := utf16Pair(r)
-			b.WriteString(`\u` + strings.ToUpper(u4(r1)[2:]) + `\u` + strings.ToUpper(u4(r2)[2:]))
-		default: // invalid UTF-8 ranges as U+FFFD
-			b.WriteString(`\u` + strings.ToUpper(u4(r)[2:]))
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
-// asciiJSON writes s as a JSON string with every non-ASCII character as
-// \u escapes, as Python's json.dumps does by default.
-func asciiJSON(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r < 0x20 || r >= 0x7f:
-			if r > 0xffff {
-				r1, r2 := utf16Pair(r)
-				b.WriteString(u4(r1))
-				b.WriteString(u4(r2))
-			} else {
-				if r == utf8.RuneError {
-					r = 0xfffd
-				}
-				b.WriteString(u4(r))
-			}
+			b.WriteString(u4(r1, upper))
+			b.WriteString(u4(r2, upper))
 		default:
-			b.WriteRune(r)
+			b.WriteString(u4(r, upper))
 		}
 	}
 	b.WriteByte('"')
@@ -193,8 +168,13 @@ func utf16Pair(r rune) (rune, rune) {
 	return 0xd800 + (r>>10)&0x3ff, 0xdc00 + r&0x3ff
 }
 
-func u4(r rune) string {
-	return `\u` + string([]byte{hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf]})
+// u4 is the \u escape of a UTF-16 code unit, in lower- or upper-case hex.
+func u4(r rune, upper bool) string {
+	digits := hexDigits
+	if upper {
+		digits = "0123456789ABCDEF"
+	}
+	return `\u` + string([]byte{digits[r>>12&0xf], digits[r>>8&0xf], digits[r>>4&0xf], digits[r&0xf]})
 }
 
 // NeedsSearch reports whether finding the entry with this id by
